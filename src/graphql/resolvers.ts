@@ -1,0 +1,61 @@
+import type { IResolvers, MercuriusContext } from 'mercurius'
+import { checkId, checkIds } from '../ids.js'
+import { isFinalStatus, progressPercent } from '../task-status.js'
+import { withExtensions } from '../errors.js'
+import type { Lookup } from '../task-loader.js'
+import type { UpstreamTask } from '../upstream/types.js'
+import { JSONScalar, TimestampScalar } from './scalars.js'
+
+/** Ids answered from stale cache during one operation, reported in `extensions.stale`. */
+export interface StaleMark { id: string, ageMs: number }
+
+declare module 'mercurius' {
+  interface MercuriusContext {
+    staleTasks?: StaleMark[]
+  }
+}
+
+/**
+ * A lookup as a GraphQL list item: the task, null, or an Error. graphql-js
+ * turns an Error item into an entry in `errors` with that item's path and
+ * nulls only that item, which is how one failed id stays out of the others' way.
+ */
+function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
+  if (lookup.error !== undefined) return withExtensions(lookup.error)
+  if (lookup.cache === 'stale') (ctx.staleTasks ??= []).push({ id, ageMs: lookup.ageMs })
+  return lookup.task
+}
+
+/** `""` (some proxies' unset time) reads as null; 0 and real values pass through unchanged. */
+function timestamp (value: unknown): number | null {
+  return typeof value === 'number' ? value : null
+}
+
+export function buildResolvers (): IResolvers {
+  return {
+    Timestamp: TimestampScalar,
+    JSON: JSONScalar,
+    Query: {
+      async tasks (_root, args: { ids: string[] }, ctx) {
+        const { loader, config } = ctx.app.gateway
+        const ids = checkIds(args.ids, config.limits)
+        const lookups = await loader.loadMany(ids, ctx.reply.request.scope)
+        return lookups.map((lookup, i) => resolveLookup(lookup, ids[i]!, ctx))
+      },
+      async task (_root, args: { id: string }, ctx) {
+        const { loader, config } = ctx.app.gateway
+        const id = checkId(args.id, config.limits)
+        const result = resolveLookup(await loader.load(id, ctx.reply.request.scope), id, ctx)
+        if (result instanceof Error) throw result
+        return result
+      }
+    },
+    Task: {
+      submitTime: (task: UpstreamTask) => timestamp(task.submitTime),
+      startTime: (task: UpstreamTask) => timestamp(task.startTime),
+      finishTime: (task: UpstreamTask) => timestamp(task.finishTime),
+      final: (task: UpstreamTask) => isFinalStatus(task.status),
+      progressPercent: (task: UpstreamTask) => progressPercent(task.progress)
+    }
+  }
+}

@@ -1,0 +1,14 @@
+import type { FastifyInstance } from 'fastify'
+
+/** Liveness and readiness; both stay open when client auth is on. */
+export default async function healthRoutes (app: FastifyInstance): Promise<void> {
+  app.get('/healthz', async function () {
+    return { status: 'ok' }
+  })
+
+  app.get('/readyz', async function (request, reply) {
+    const readiness = app.gateway.readiness()
+    if (!readiness.ready) reply.code(503)
+    return readiness
+  })
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify'
+import { errors } from '../errors.js'
+import { checkId, checkIds, splitIds } from '../ids.js'
+import { tasksOrThrow } from './respond.js'
+
+/** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
+export default async function taskRoutes (app: FastifyInstance): Promise<void> {
+  const { loader, config } = app.gateway
+  const limits = config.limits
+
+  app.get<{ Querystring: { ids?: string } }>('/v1/tasks', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: { ids: { type: 'string', description: 'Comma-separated task ids' } },
+        required: ['ids']
+      }
+    }
+  }, async function (request, reply) {
+    const ids = checkIds(splitIds(request.query.ids ?? ''), limits)
+    return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
+  })
+
+  app.post<{ Body: { ids: unknown[] } }>('/v1/tasks', {
+    schema: {
+      body: {
+        type: 'object',
+        properties: { ids: { type: 'array' } },
+        required: ['ids']
+      }
+    }
+  }, async function (request, reply) {
+    const ids = checkIds(request.body.ids, limits)
+    return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
+  })
+
+  app.get<{ Params: { id: string } }>('/v1/tasks/:id', async function (request, reply) {
+    const id = checkId(request.params.id, limits)
+    const [task] = tasksOrThrow(reply, [await loader.load(id, request.scope)])
+    if (task == null) throw new errors.TaskNotFound(id)
+    return task
+  })
+}

@@ -1,0 +1,205 @@
+import { Pool, errors as undiciErrors } from 'undici'
+import type { Dispatcher } from 'undici'
+import type { FastifyBaseLogger } from 'fastify'
+import { errors, type GatewayError } from '../errors.js'
+import { BadBodyError, parseTaskList, type ParsedList } from './validate.js'
+
+export interface UpstreamClientOptions {
+  /** Origin plus optional path prefix, no trailing slash. */
+  baseUrl: string
+  /** Default credential; a lookup may bring its own (pass-through tenancy). */
+  key: string | undefined
+  timeoutMs: number
+  connections: number
+  retries: number
+  retryBaseMs: number
+  retryAfterCapMs: number
+  maxBodyBytes: number
+  logger: FastifyBaseLogger
+  /** Injectable for tests: jitter source and the wait between attempts. */
+  random?: () => number
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+}
+
+interface Attempt {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  text: string
+}
+
+/** Thrown inside an attempt; `retry` says whether another attempt may help. */
+class AttemptError extends Error {
+  constructor (readonly failure: GatewayError, readonly retry: boolean, readonly retryAfterMs?: number) {
+    super(failure.message)
+  }
+}
+
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
+
+function abortableSleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) { reject(signal.reason); return }
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = (): void => { clearTimeout(timer); reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
+export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value
+  if (raw === undefined || raw.trim() === '') return undefined
+  if (/^\d+$/.test(raw.trim())) return Number(raw.trim()) * 1000
+  const date = Date.parse(raw)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/** Upstream's `{description}` from an error body, trimmed, or a short excerpt of what came instead. */
+function describeBody (text: string): string {
+  try {
+    const body = JSON.parse(text)
+    if (typeof body?.description === 'string') return body.description.trim() || 'no description'
+  } catch {}
+  return text.length === 0 ? 'empty body' : 'non-JSON body'
+}
+
+/**
+ * The only module that talks to CometAPI. One keep-alive undici pool, one
+ * overall deadline per lookup that covers every retry, exponential backoff
+ * with full jitter, `Retry-After` honoured up to a cap, and a bound on the
+ * response size. Credentials go into the Authorization header and nowhere
+ * else: never into an error message or a log line.
+ */
+export class UpstreamClient {
+  readonly #pool: Pool
+  readonly #prefix: string
+  readonly #opts: Readonly<UpstreamClientOptions>
+  readonly #random: () => number
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>
+
+  constructor (opts: UpstreamClientOptions) {
+    this.#opts = Object.freeze({ ...opts })
+    const url = new URL(opts.baseUrl)
+    this.#prefix = url.pathname.replace(/\/+$/, '')
+    this.#random = opts.random ?? Math.random
+    this.#sleep = opts.sleep ?? abortableSleep
+    this.#pool = new Pool(url.origin, {
+      connections: opts.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      connect: { timeout: Math.min(opts.timeoutMs, 10_000) }
+    })
+  }
+
+  /**
+   * `POST /mj/task/list-by-condition` for up to one chunk of ids, checked by
+   * the body guard. Rejects with a coded gateway error.
+   */
+  async listByCondition (ids: readonly string[], credential?: string): Promise<ParsedList> {
+    const body = JSON.stringify({ ids })
+    const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key)
+    if (attempt.status !== 200) {
+      throw new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text)}`)
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(attempt.text)
+    } catch {
+      throw this.#badResponse('body is not JSON', attempt, ids.length)
+    }
+    try {
+      return parseTaskList(parsed, new Set(ids))
+    } catch (err) {
+      if (err instanceof BadBodyError) throw this.#badResponse(err.message, attempt, ids.length)
+      throw err
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.#pool.close()
+  }
+
+  #badResponse (reason: string, attempt: Attempt, idCount: number): GatewayError {
+    this.#opts.logger.warn({ upstream: { status: attempt.status, contentType: attempt.headers['content-type'], bytes: attempt.text.length, ids: idCount }, reason },
+      'upstream sent an unusable list-by-condition body')
+    return new errors.UpstreamBadResponse(reason)
+  }
+
+  async #withRetries (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined): Promise<Attempt> {
+    const { timeoutMs, retries, retryBaseMs, retryAfterCapMs } = this.#opts
+    const deadline = Date.now() + timeoutMs
+    const signal = AbortSignal.timeout(timeoutMs)
+    for (let attempt = 0; ; attempt++) {
+      let failure: AttemptError
+      try {
+        return await this.#attempt(method, path, body, credential, signal)
+      } catch (err) {
+        failure = err instanceof AttemptError ? err : this.#classify(err, signal)
+      }
+      const remaining = deadline - Date.now()
+      if (!failure.retry || attempt >= retries || remaining <= 0) throw failure.failure
+      let delay: number
+      if (failure.retryAfterMs !== undefined) {
+        // Upstream said how long to wait; waiting longer than the cap is the client's call, not ours.
+        if (failure.retryAfterMs > retryAfterCapMs) throw failure.failure
+        delay = failure.retryAfterMs
+      } else {
+        delay = Math.floor(this.#random() * retryBaseMs * 2 ** attempt)
+      }
+      if (delay >= remaining) throw failure.failure
+      this.#opts.logger.debug({ attempt: attempt + 1, delay, reason: failure.message }, 'retrying upstream call')
+      try {
+        await this.#sleep(delay, signal)
+      } catch {
+        throw new errors.UpstreamTimeout(timeoutMs)
+      }
+    }
+  }
+
+  async #attempt (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, signal: AbortSignal): Promise<Attempt> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
+    if (credential !== undefined) headers.authorization = `Bearer ${credential}`
+    const res = await this.#pool.request({ method, path: this.#prefix + path, headers, body, signal })
+    const text = await this.#readBody(res)
+    const status = res.statusCode
+    if (RETRYABLE_STATUS.has(status)) {
+      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
+      const what = `HTTP ${status}: ${describeBody(text)}`
+      const failure: GatewayError = status === 429 ? new errors.UpstreamRateLimited(what) : new errors.UpstreamError(what)
+      if (retryAfterMs !== undefined) failure.retryAfter = Math.ceil(retryAfterMs / 1000)
+      throw new AttemptError(failure, true, retryAfterMs)
+    }
+    return { status, headers: res.headers, text }
+  }
+
+  async #readBody (res: Dispatcher.ResponseData): Promise<string> {
+    const max = this.#opts.maxBodyBytes
+    const declared = Number(res.headers['content-length'])
+    if (declared > max) {
+      res.body.destroy()
+      throw new AttemptError(new errors.UpstreamBadResponse(`body of ${declared} bytes exceeds the ${max}-byte limit`), false)
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length
+      if (size > max) {
+        res.body.destroy()
+        throw new AttemptError(new errors.UpstreamBadResponse(`body exceeds the ${max}-byte limit`), false)
+      }
+      chunks.push(chunk as Buffer)
+    }
+    return Buffer.concat(chunks, size).toString('utf8')
+  }
+
+  #classify (err: unknown, signal: AbortSignal): AttemptError {
+    if (signal.aborted || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+      return new AttemptError(new errors.UpstreamTimeout(this.#opts.timeoutMs), false)
+    }
+    const code = (err as { code?: string }).code ?? 'unknown'
+    // Connection-level failures (refused, reset, closed early, connect timeout) are safe to retry for a read.
+    return new AttemptError(new errors.UpstreamError(`connection failed (${code})`), true)
+  }
+}

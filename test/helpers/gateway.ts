@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify'
+import { buildApp, type AppDeps } from '../../src/app.js'
+import type { GatewayOptions } from '../../src/config.js'
+import { FakeUpstream } from './fake-upstream.js'
+
+export const TEST_KEY = 'sk-test-secret-key-0123456789'
+
+/** A manual clock for TTL tests. */
+export class ManualClock {
+  constructor (public time = 1_700_000_000_000) {}
+  readonly now = (): number => this.time
+  advance (ms: number): void { this.time += ms }
+}
+
+type TestOptions = Omit<GatewayOptions, 'upstream'> & { upstream?: GatewayOptions['upstream'] }
+
+/**
+ * A gateway in front of a fresh fake upstream, both torn down with the test.
+ * Retries wait no real time: backoff sleeps resolve at once and are recorded.
+ */
+export async function setup (t: { teardown: (fn: () => unknown) => void }, options: TestOptions = {}, deps: AppDeps = {}): Promise<{
+  app: FastifyInstance
+  upstream: FakeUpstream
+  sleeps: number[]
+}> {
+  const upstream = await FakeUpstream.start()
+  const sleeps: number[] = []
+  const app = await buildApp({
+    ...options,
+    upstream: { baseUrl: upstream.url, key: TEST_KEY, ...options.upstream }
+  }, {
+    logger: false,
+    sleep: async (ms) => { sleeps.push(ms) },
+    ...deps
+  })
+  t.teardown(async () => {
+    await app.close()
+    await upstream.close()
+  })
+  return { app, upstream, sleeps }
+}
