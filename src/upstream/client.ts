@@ -19,6 +19,15 @@ export interface UpstreamClientOptions {
   /** Injectable for tests: jitter source and the wait between attempts. */
   random?: () => number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+  /** Told about every upstream lookup, for metrics. */
+  observer?: UpstreamObserver
+}
+
+/** `outcome` is `ok` or the error code a lookup failed with: a bounded set, safe as a metric label. */
+export interface UpstreamObserver {
+  callStarted (): void
+  callFinished (outcome: string, durationMs: number): void
+  retried (): void
 }
 
 interface Attempt {
@@ -98,6 +107,21 @@ export class UpstreamClient {
    * the body guard. Rejects with a coded gateway error.
    */
   async listByCondition (ids: readonly string[], credential?: string): Promise<ParsedList> {
+    const observer = this.#opts.observer
+    if (observer === undefined) return this.#listByCondition(ids, credential)
+    const started = performance.now()
+    observer.callStarted()
+    try {
+      const list = await this.#listByCondition(ids, credential)
+      observer.callFinished('ok', performance.now() - started)
+      return list
+    } catch (err) {
+      observer.callFinished((err as GatewayError).code ?? 'unknown', performance.now() - started)
+      throw err
+    }
+  }
+
+  async #listByCondition (ids: readonly string[], credential: string | undefined): Promise<ParsedList> {
     const body = JSON.stringify({ ids })
     const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key)
     if (attempt.status !== 200) {
@@ -150,6 +174,7 @@ export class UpstreamClient {
       }
       if (delay >= remaining) throw failure.failure
       this.#opts.logger.debug({ attempt: attempt + 1, delay, reason: failure.message }, 'retrying upstream call')
+      this.#opts.observer?.retried()
       try {
         await this.#sleep(delay, signal)
       } catch {
