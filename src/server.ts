@@ -1,28 +1,37 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { configFromEnv } from './config.js'
+import { configFromEnv, type GatewayOptions } from './config.js'
+import { isDemoMode, logDemoBanner, startDemoUpstream, type DemoUpstream } from './demo.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process gives up. */
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function main (): Promise<void> {
-  let options
+  let options: GatewayOptions
   try {
     options = configFromEnv(process.env)
   } catch (err) {
     console.error((err as Error).message)
     process.exit(1)
   }
-  const app = await buildApp(options)
+
+  let demo: DemoUpstream | undefined
+  if (isDemoMode(process.env)) {
+    demo = await startDemoUpstream()
+    options = { ...options, upstream: { ...options.upstream, baseUrl: demo.baseUrl, key: demo.key } }
+  }
+  const app = await buildApp(options, { demoTaskIds: demo?.seedIds })
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()
+    await demo?.close()
   })
 
   const { port, host } = app.gateway.config
-  await app.listen({ port, host })
+  const address = await app.listen({ port, host })
+  if (demo !== undefined) logDemoBanner(app.log, address, demo)
 }
 
 await main()

@@ -39,3 +39,12 @@ export async function setup (t: { teardown: (fn: () => unknown) => void }, optio
   })
   return { app, upstream, sleeps }
 }
+
+/** Turns the event loop until `check()` holds; fails after `turns` turns instead of hanging. */
+export async function until (check: () => boolean, turns = 10_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (check()) return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  throw new Error('condition not reached')
+}

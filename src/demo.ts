@@ -1,0 +1,33 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { createSimulator, SEED_TASK_IDS, type Simulator } from './simulator/index.js'
+
+/**
+ * Demo mode: with no COMETAPI_KEY, no COMETAPI_BASE_URL and no pass-through
+ * auth, the gateway runs against an in-process simulator on loopback, so a
+ * fresh clone shows real, moving data without a CometAPI account.
+ */
+export function isDemoMode (env: NodeJS.ProcessEnv): boolean {
+  const set = (name: string): boolean => env[name] !== undefined && env[name] !== ''
+  return !set('COMETAPI_KEY') && !set('COMETAPI_BASE_URL') && env.UPSTREAM_AUTH !== 'passthrough'
+}
+
+export interface DemoUpstream {
+  readonly baseUrl: string
+  readonly key: string
+  readonly seedIds: readonly string[]
+  close (): Promise<void>
+}
+
+export async function startDemoUpstream (): Promise<DemoUpstream> {
+  const sim: Simulator = await createSimulator({ logger: false })
+  const baseUrl = await sim.listen({ host: '127.0.0.1', port: 0 })
+  return { baseUrl, key: sim.defaultKey, seedIds: Object.values(SEED_TASK_IDS), close: () => sim.close() }
+}
+
+/** The start-up banner of demo mode: where to look and a request to paste. */
+export function logDemoBanner (log: FastifyBaseLogger, gatewayUrl: string, demo: DemoUpstream): void {
+  const ids = demo.seedIds.slice(0, 3).join(',')
+  log.warn({ simulator: demo.baseUrl }, 'DEMO MODE: no COMETAPI_KEY or COMETAPI_BASE_URL set, serving tasks from the built-in CometAPI simulator')
+  log.info(`GraphiQL: ${gatewayUrl}/graphiql`)
+  log.info(`Try: curl '${gatewayUrl}/v1/tasks?ids=${ids}'`)
+}
