@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify'
 
 /** Liveness and readiness; both stay open when client auth is on. */
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  app.get('/healthz', async function () {
+  app.get('/healthz', { config: { public: true } }, async function () {
     return { status: 'ok' }
   })
 
-  app.get('/readyz', async function (request, reply) {
+  app.get('/readyz', { config: { public: true } }, async function (request, reply) {
     const readiness = app.gateway.readiness()
     if (!readiness.ready) reply.code(503)
     return readiness

@@ -1,0 +1,221 @@
+import mercurius, { type MercuriusContext, type MercuriusOptions } from 'mercurius'
+import {
+  GraphQLError,
+  Kind,
+  Location,
+  NoSchemaIntrospectionCustomRule,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationRule,
+  type ValueNode
+} from 'graphql'
+import type { FastifyInstance } from 'fastify'
+import { errors, isGatewayError } from '../errors.js'
+import type { SecurityPolicy } from './policy.js'
+
+type Limits = SecurityPolicy['graphql']
+
+interface Cost { fields: number, depth: number }
+
+/**
+ * Fields and depth of a selection set as it executes: every alias is a field,
+ * every use of a fragment counts its fields again (so fragments cannot
+ * multiply work unseen), and a fragment adds no depth of its own (as
+ * mercurius' `queryDepth`). Fragment costs are memoized, so this is linear in
+ * the document. A fragment cycle costs nothing here; validation rejects it.
+ */
+function selectionCost (set: SelectionSetNode | undefined, fragments: Map<string, FragmentDefinitionNode>, memo: Map<string, Cost>, visiting: Set<string>): Cost {
+  const cost: Cost = { fields: 0, depth: 0 }
+  if (set === undefined) return cost
+  for (const selection of set.selections) {
+    let inner: Cost
+    if (selection.kind === Kind.FIELD) {
+      const child = selectionCost(selection.selectionSet, fragments, memo, visiting)
+      inner = { fields: 1 + child.fields, depth: 1 + child.depth }
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      inner = selectionCost(selection.selectionSet, fragments, memo, visiting)
+    } else {
+      const name = selection.name.value
+      const fragment = fragments.get(name)
+      let known = memo.get(name)
+      if (known === undefined && fragment !== undefined && !visiting.has(name)) {
+        visiting.add(name)
+        known = selectionCost(fragment.selectionSet, fragments, memo, visiting)
+        visiting.delete(name)
+        memo.set(name, known)
+      }
+      inner = known ?? { fields: 0, depth: 0 }
+    }
+    cost.fields += inner.fields
+    cost.depth = Math.max(cost.depth, inner.depth)
+  }
+  return cost
+}
+
+function fragmentsOf (document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  const fragments = new Map<string, FragmentDefinitionNode>()
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition)
+  }
+  return fragments
+}
+
+/** Field nodes as written, unused fragments included: what validation itself walks. */
+function writtenFields (document: DocumentNode): number {
+  let count = 0
+  const walk = (set: SelectionSetNode | undefined): void => {
+    if (set === undefined) return
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) count++
+      if (selection.kind !== Kind.FRAGMENT_SPREAD) walk(selection.selectionSet)
+    }
+  }
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.OPERATION_DEFINITION || definition.kind === Kind.FRAGMENT_DEFINITION) walk(definition.selectionSet)
+  }
+  return count
+}
+
+/**
+ * The cost of a parsed document: the most fields of all its operations
+ * together (or as written, if more) and the deepest selection.
+ */
+export function documentCost (document: DocumentNode): Cost {
+  const fragments = fragmentsOf(document)
+  const memo = new Map<string, Cost>()
+  const total: Cost = { fields: 0, depth: 0 }
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue
+    const cost = selectionCost(definition.selectionSet, fragments, memo, new Set())
+    total.fields += cost.fields
+    total.depth = Math.max(total.depth, cost.depth)
+  }
+  total.fields = Math.max(total.fields, writtenFields(document))
+  return total
+}
+
+/** Ids one `ids:` (or `id:`) argument stands for, once variables are known. */
+function idsIn (value: ValueNode, variables: Record<string, unknown>): number {
+  switch (value.kind) {
+    case Kind.LIST: return value.values.reduce((n, item) => n + (item.kind === Kind.NULL ? 0 : 1), 0)
+    case Kind.VARIABLE: {
+      const given = variables[value.name.value]
+      return Array.isArray(given) ? given.length : given == null ? 0 : 1
+    }
+    case Kind.NULL: return 0
+    // A single value where a list is expected is coerced to a list of one.
+    default: return 1
+  }
+}
+
+/**
+ * Task ids one operation asks for across all its root `tasks` and `task`
+ * fields, aliases and fragments included: the resolver checks each field
+ * against MAX_IDS_PER_REQUEST, this checks their sum, so a thousand aliased
+ * fields cannot fan out a thousand times the limit.
+ */
+export function operationIds (operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>): number {
+  let count = 0
+  const seen = new Set<string>()
+  const walk = (set: SelectionSetNode): void => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value
+        if (name !== 'tasks' && name !== 'task') continue
+        for (const arg of selection.arguments ?? []) {
+          if (arg.name.value === 'ids' || arg.name.value === 'id') count += idsIn(arg.value, variables)
+        }
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        walk(selection.selectionSet)
+      } else {
+        const fragment = fragments.get(selection.name.value)
+        // Repeated spreads of one fragment are merged by execution: counted once.
+        if (fragment !== undefined && !seen.has(fragment.name.value)) {
+          seen.add(fragment.name.value)
+          walk(fragment.selectionSet)
+        }
+      }
+    }
+  }
+  walk(operation.selectionSet)
+  return count
+}
+
+/**
+ * Errors whose text was written for clients: GraphQL syntax and validation
+ * errors, coded gateway errors, and 4xx errors from fastify or mercurius.
+ * Anything else (a TypeError in a resolver, say) is a bug whose message may
+ * describe internals, so the client gets a generic message instead.
+ */
+function isClientSafe (err: GraphQLError): boolean {
+  const original = err.originalError as (Error & { statusCode?: unknown, errors?: unknown }) | undefined | null
+  if (original == null || original instanceof GraphQLError || Array.isArray(original.errors)) return true
+  if (isGatewayError(original)) return true
+  return typeof original.statusCode === 'number' && original.statusCode >= 400 && original.statusCode < 500
+}
+
+/**
+ * mercurius' formatter (which sets the status code and flattens validation
+ * errors), after replacing unexpected errors by a generic one. Stack traces
+ * never reach a client: GraphQLError's JSON has message, locations, path and
+ * extensions only, and that is all mercurius sends.
+ */
+export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusOptions['errorFormatter']>>[0], ctx: MercuriusContext): ReturnType<NonNullable<MercuriusOptions['errorFormatter']>> {
+  const safe = execution.errors.map((err) => {
+    if (isClientSafe(err)) return err
+    const log = ctx.reply?.log ?? ctx.app.log
+    log.error({ err: err.originalError, path: err.path }, 'unexpected GraphQL error')
+    return new GraphQLError('Internal Server Error', {
+      nodes: err.nodes,
+      path: err.path,
+      extensions: { code: 'GW_ERR_INTERNAL' }
+    })
+  })
+  return mercurius.defaultErrorFormatter({ ...execution, errors: safe }, ctx)
+}
+
+/** Options spread into mercurius' registration: no batching, the error formatter, introspection per policy. */
+export function graphqlSecurityOptions (limits: Limits): Pick<MercuriusOptions, 'allowBatchedQueries' | 'errorFormatter' | 'validationRules'> {
+  const validationRules: ValidationRule[] = limits.introspection ? [] : [NoSchemaIntrospectionCustomRule]
+  return {
+    // One operation per request: a batch would multiply every per-request limit.
+    allowBatchedQueries: false,
+    errorFormatter: safeErrorFormatter as MercuriusOptions['errorFormatter'],
+    validationRules
+  }
+}
+
+/**
+ * Depth and field limits, checked before graphql-js validation (whose
+ * overlapping-fields rule is quadratic in the fields of a selection set),
+ * and the id total, checked once variables are known.
+ */
+export function addGraphqlLimits (app: FastifyInstance, limits: Limits): void {
+  app.graphql.addHook('preValidation', async function (_schema, document) {
+    // mercurius reads a query that does not parse as a JSON-encoded AST (`null` and `1` included);
+    // only GraphQL source text is accepted, and parse() alone sets `loc`.
+    const parsed = document as DocumentNode | null | undefined
+    if (typeof parsed !== 'object' || parsed === null || !(parsed.loc instanceof Location) || !Array.isArray(parsed.definitions)) {
+      throw new errors.BadRequest('query must be a GraphQL document')
+    }
+    const cost = documentCost(document)
+    if (cost.depth > limits.maxDepth) {
+      throw new errors.QueryTooComplex(`Query is ${cost.depth} levels deep; at most ${limits.maxDepth} allowed (GRAPHQL_MAX_DEPTH)`)
+    }
+    if (cost.fields > limits.maxFields) {
+      throw new errors.QueryTooComplex(`Query selects ${cost.fields} fields (aliases and fragment uses counted); at most ${limits.maxFields} allowed (GRAPHQL_MAX_FIELDS)`)
+    }
+  })
+
+  app.graphql.addHook('preExecution', async function (_schema, document, _context, variables) {
+    const fragments = fragmentsOf(document)
+    let most = 0
+    // The hook is not told which operation runs: the largest one bounds it.
+    for (const definition of document.definitions) {
+      if (definition.kind === Kind.OPERATION_DEFINITION) most = Math.max(most, operationIds(definition, fragments, variables ?? {}))
+    }
+    if (most > limits.maxIds) throw new errors.TooManyIds(most, limits.maxIds)
+  })
+}

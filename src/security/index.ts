@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { GatewayConfig } from '../config.js'
+import { securityPolicy, type SecurityPolicy } from './policy.js'
+import { clientAuthHook, clientIdentifier } from './client-auth.js'
+import { registerRateLimit } from './rate-limit.js'
+import { registerBrowserSafety } from './browser.js'
+
+export { securityPolicy, type SecurityPolicy } from './policy.js'
+export { graphqlSecurityOptions, addGraphqlLimits } from './graphql-limits.js'
+
+/**
+ * Security headers and CORS, then the rate limit, then client auth, in this
+ * order on every request (all onRequest, before any body is read). Register
+ * before the routes: routes mark themselves open with `config: { public: true }`.
+ */
+export const security = fp<{ config: GatewayConfig }>(async function security (app: FastifyInstance, { config }) {
+  const policy: SecurityPolicy = securityPolicy(config)
+  const identify = clientIdentifier(policy)
+
+  await registerBrowserSafety(app, policy)
+  if (policy.rateLimit !== undefined) {
+    const limit = await registerRateLimit(app, policy.rateLimit, identify)
+    app.addHook('onRequest', limit)
+  }
+  app.addHook('onRequest', clientAuthHook(policy, identify))
+
+  // Bodies are JSON (and application/graphql on /graphql). A text/plain POST is a CORS "simple
+  // request" any web page can send without a preflight; without a parser it gets 415.
+  if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain')
+
+  if (policy.production && policy.clientKeyDigests.length === 0) {
+    app.log.warn({ setting: 'GATEWAY_API_KEYS' }, policy.passthrough
+      ? '!!! SECURITY WARNING: production without GATEWAY_API_KEYS: any client that reaches this port can use the gateway with its own CometAPI key. Set GATEWAY_API_KEYS. !!!'
+      : '!!! SECURITY WARNING: production without GATEWAY_API_KEYS: any client that reaches this port reads tasks with the gateway\'s CometAPI key. Set GATEWAY_API_KEYS. !!!')
+  }
+}, { name: 'security', dependencies: ['tenancy'] })
