@@ -6,16 +6,27 @@ import { Batcher } from './batcher.js'
 import { TaskCache } from './task-cache.js'
 import { TaskLoader } from './task-loader.js'
 import { UpstreamClient } from './upstream/client.js'
+import { CircuitBreaker, type BreakerState } from './upstream/breaker.js'
+import { loadShedding } from './load-shedding.js'
 import { tenancy } from './tenancy.js'
+import { security, securityPolicy } from './security/index.js'
 import { errorHandler } from './error-handler.js'
 import { graphql } from './graphql/index.js'
+import { watcherPlugin } from './watcher.js'
+import streamRoutes from './routes/stream.js'
+import dashboardRoutes from './routes/dashboard.js'
 import healthRoutes from './routes/health.js'
 import taskRoutes from './routes/tasks.js'
 import dropInRoutes from './routes/dropin.js'
+import passthroughRoutes from './routes/passthrough.js'
+import docsRoutes from './routes/docs.js'
+import { graphiql } from './graphql/graphiql.js'
+import { createMetrics, metricsPlugin, type GatewayMetrics } from './metrics.js'
 
 export interface Readiness {
   ready: boolean
   reason?: string
+  breaker?: { state: BreakerState, retryInMs: number }
 }
 
 /** What every route and resolver reads through: one instance per app, never module state. */
@@ -25,6 +36,8 @@ export interface Gateway {
   readonly batcher: Batcher
   readonly cache: TaskCache
   readonly upstream: UpstreamClient
+  /** `breaker.state` is 'closed', 'open' or 'half-open'. */
+  readonly breaker: CircuitBreaker
   readiness (): Readiness
 }
 
@@ -40,6 +53,8 @@ export interface AppDeps {
   random?: () => number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   logger?: FastifyServerOptions['logger']
+  /** Set in demo mode: the embedded simulator's seeded task ids, shown by GraphiQL and the dashboard. */
+  demoTaskIds?: readonly string[]
 }
 
 /** Headers that carry credentials: never logged, at any level. */
@@ -50,21 +65,24 @@ export const REDACTED_PATHS = [
   'headers["x-api-key"]'
 ]
 
-const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps }>(async function gatewayCore (app, { config, deps }) {
+const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: GatewayMetrics | undefined }>(async function gatewayCore (app, { config, deps, metrics }) {
   const now = deps.now ?? Date.now
   const upstream = new UpstreamClient({
     ...config.upstream,
     logger: app.log.child({ component: 'upstream' }),
     random: deps.random,
-    sleep: deps.sleep
+    sleep: deps.sleep,
+    observer: metrics?.observer
   })
   const cache = new TaskCache({ ...config.cache, now })
+  const breaker = new CircuitBreaker({ ...config.breaker, now, logger: app.log.child({ component: 'breaker' }) })
   const batcher = new Batcher({
     ...config.batch,
-    fetch: (ids, scope) => upstream.listByCondition(ids, scope.credential),
-    onResult: (scope, id, task) => cache.set(scope.partition, id, task)
+    fetch: (ids, scope) => breaker.run(() => upstream.listByCondition(ids, scope.credential)),
+    onResult: (scope, id, task) => cache.set(scope.partition, id, task),
+    onBatch: metrics?.onBatch
   })
-  const loader = new TaskLoader({ cache, batcher, now })
+  const loader = new TaskLoader({ cache, batcher, now, onCache: metrics?.onCache })
 
   app.decorate('gateway', {
     config,
@@ -72,8 +90,23 @@ const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps }>(async function 
     batcher,
     cache,
     upstream,
-    readiness: () => ({ ready: true })
+    breaker,
+    readiness: () => {
+      const { state, retryInMs, reason } = breaker.snapshot
+      if (state === 'closed') return { ready: true }
+      // Half-open reads ready: the probe needs traffic to reach this instance.
+      if (state === 'half-open') return { ready: true, breaker: { state, retryInMs } }
+      return { ready: false, reason: `circuit breaker open: ${reason ?? 'upstream is failing'}`, breaker: { state, retryInMs } }
+    }
   } satisfies Gateway)
+
+  // server.close() only reaps keep-alive sockets idle at that moment; keep reaping
+  // while requests in flight finish, or their sockets would hold shutdown open.
+  app.addHook('preClose', async () => {
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 50)
+    reaper.unref()
+    app.server.once('close', () => clearInterval(reaper))
+  })
 
   // Fastify closes the server and waits for requests in flight before onClose runs.
   app.addHook('onClose', async () => {
@@ -88,6 +121,8 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   const app = Fastify({
     logger: deps.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.limits.bodyLimitBytes,
+    // A string where a list of ids belongs is a client bug: say so instead of coercing it.
+    ajv: { customOptions: { coerceTypes: false } },
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { maxParamLength: 1024 },
@@ -95,10 +130,26 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   })
   await app.register(errorHandler)
   await app.register(tenancy, { mode: config.upstream.auth })
-  await app.register(gatewayCore, { config, deps })
+  // Before every route, so a shed request costs one hook and no body parsing.
+  await app.register(loadShedding, { ...config.load })
+  // Before every route: headers, CORS, rate limit and client auth, all before a body is read.
+  await app.register(security, { config })
+  // Before the core, whose parts report to it, and before the routes, so every route is timed.
+  const metrics = config.metrics.enabled ? createMetrics(() => app.gateway) : undefined
+  if (metrics !== undefined) await app.register(metricsPlugin, { metrics, token: config.metrics.token })
+  await app.register(gatewayCore, { config, deps, metrics })
+  // One live-update watcher per app, polling through the core's loader.
+  await app.register(watcherPlugin)
   await app.register(healthRoutes)
   await app.register(taskRoutes)
   await app.register(dropInRoutes)
+  await app.register(passthroughRoutes)
+  await app.register(streamRoutes)
+  await app.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds })
   await app.register(graphql)
+  // Off in production unless GRAPHIQL_ENABLED / DOCS_ENABLED say otherwise.
+  const { pages } = securityPolicy(config)
+  if (pages.graphiql) await app.register(graphiql, { defaultIds: deps.demoTaskIds ?? [] })
+  if (pages.docs) await app.register(docsRoutes)
   return app
 }

@@ -29,6 +29,17 @@ export interface GatewayConfig {
     readonly retryAfterCapMs: number
     readonly maxBodyBytes: number
   }
+  readonly breaker: {
+    readonly threshold: number
+    readonly cooldownMs: number
+  }
+  readonly load: {
+    readonly maxEventLoopDelayMs: number
+    /** 0: derived from V8's heap limit (see src/load-shedding.ts). */
+    readonly maxHeapUsedBytes: number
+    readonly maxRssBytes: number
+    readonly sampleIntervalMs: number
+  }
   readonly batch: {
     readonly windowMs: number
     readonly maxIds: number
@@ -46,6 +57,35 @@ export interface GatewayConfig {
     readonly maxIdsPerRequest: number
     readonly maxIdLength: number
     readonly bodyLimitBytes: number
+  }
+  /** Client auth, rate limit and CORS; parsed and checked by src/security/policy.ts. */
+  readonly security: {
+    /** Comma-separated client keys. Never logged. */
+    readonly apiKeys: string | undefined
+    readonly rateLimitMax: number | undefined
+    readonly rateLimitWindowMs: number
+    readonly corsOrigins: string | undefined
+    /** Pages; undefined means on, except in production. */
+    readonly graphiql: boolean | undefined
+    readonly docs: boolean | undefined
+  }
+  readonly graphql: {
+    readonly maxDepth: number
+    readonly maxFields: number
+    /** undefined means on, except in production. */
+    readonly introspection: boolean | undefined
+  }
+  readonly metrics: {
+    readonly enabled: boolean
+    /** When set, GET /metrics wants `Authorization: Bearer <token>`. Never logged. */
+    readonly token: string | undefined
+  }
+  readonly watch: {
+    readonly intervalMs: number
+    readonly maxIdsPerConnection: number
+    readonly maxIds: number
+    readonly maxConnectionsPerClient: number
+    readonly heartbeatMs: number
   }
 }
 
@@ -65,6 +105,8 @@ interface Setting {
 }
 
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max })
+/** Settings whose values an error message must never echo. */
+const SECRET_ENVS: ReadonlySet<string> = new Set(['COMETAPI_KEY', 'GATEWAY_API_KEYS', 'METRICS_TOKEN'])
 const DAY = 86_400_000
 
 export const SETTINGS: readonly Setting[] = Object.freeze([
@@ -81,6 +123,12 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'UPSTREAM_RETRY_BASE_MS', path: ['upstream', 'retryBaseMs'], rule: int(1, 60_000), default: 100, doc: 'Base of the exponential backoff (full jitter).' },
   { env: 'UPSTREAM_RETRY_AFTER_CAP_MS', path: ['upstream', 'retryAfterCapMs'], rule: int(0, 300_000), default: 5_000, doc: 'Longest `Retry-After` the gateway waits out before retrying.' },
   { env: 'UPSTREAM_MAX_BODY_BYTES', path: ['upstream', 'maxBodyBytes'], rule: int(1024, 1 << 30), default: 16 << 20, doc: 'Largest upstream response body accepted.' },
+  { env: 'BREAKER_THRESHOLD', path: ['breaker', 'threshold'], rule: int(1, 1000), default: 5, doc: 'Consecutive failed upstream lookups (5xx, connection, timeout, 429, bad body; not other 4xx) that open the circuit breaker.' },
+  { env: 'BREAKER_COOLDOWN_MS', path: ['breaker', 'cooldownMs'], rule: int(0, 600_000), default: 10_000, doc: 'How long an open breaker fails fast (or serves stale) before one probe call is let through.' },
+  { env: 'LOAD_MAX_EVENT_LOOP_DELAY_MS', path: ['load', 'maxEventLoopDelayMs'], rule: int(0, 60_000), default: 1_000, doc: 'Mean event-loop delay past which requests are shed with 503 `GW_ERR_OVERLOADED` (`0`: off).' },
+  { env: 'LOAD_MAX_HEAP_USED_BYTES', path: ['load', 'maxHeapUsedBytes'], rule: int(0, 2 ** 50), default: 0, doc: 'Heap use past which requests are shed; `0`: 90% of V8\'s heap limit.' },
+  { env: 'LOAD_MAX_RSS_BYTES', path: ['load', 'maxRssBytes'], rule: int(0, 2 ** 50), default: 0, doc: 'Resident memory past which requests are shed (`0`: off).' },
+  { env: 'LOAD_SAMPLE_INTERVAL_MS', path: ['load', 'sampleIntervalMs'], rule: int(100, 60_000), default: 1_000, doc: 'How often event-loop delay and memory are sampled for load shedding (at least 100 ms: a shorter sample can hold no event-loop reading).' },
   { env: 'BATCH_WINDOW_MS', path: ['batch', 'windowMs'], rule: int(0, 10_000), default: 20, doc: 'Longest a lookup is held back to merge while upstream calls are in flight (0: never held).' },
   { env: 'BATCH_MAX_IDS', path: ['batch', 'maxIds'], rule: int(1, 10_000), default: 100, doc: 'Most ids in one upstream call; larger batches are split.' },
   { env: 'BATCH_MAX_IN_FLIGHT', path: ['batch', 'maxInFlight'], rule: int(1, 1024), default: 2, doc: 'Partial batches sent while fewer calls than this are in flight; beyond it they wait and merge.' },
@@ -92,7 +140,23 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'CACHE_MAX_ENTRIES', path: ['cache', 'maxEntries'], rule: int(1, 10_000_000), default: 10_000, doc: 'Bound of the LRU task cache.' },
   { env: 'MAX_IDS_PER_REQUEST', path: ['limits', 'maxIdsPerRequest'], rule: int(1, 100_000), default: 500, doc: 'Most ids one request may ask for.' },
   { env: 'MAX_ID_LENGTH', path: ['limits', 'maxIdLength'], rule: int(1, 1024), default: 64, doc: 'Longest accepted task id.' },
-  { env: 'BODY_LIMIT_BYTES', path: ['limits', 'bodyLimitBytes'], rule: int(1024, 1 << 30), default: 1 << 20, doc: 'Largest request body; more gets 413.' }
+  { env: 'BODY_LIMIT_BYTES', path: ['limits', 'bodyLimitBytes'], rule: int(1024, 1 << 30), default: 1 << 20, doc: 'Largest request body; more gets 413.' },
+  { env: 'GATEWAY_API_KEYS', path: ['security', 'apiKeys'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated client keys (16+ characters each). When set, every route but `/healthz` and `/readyz` needs one. Never logged.' },
+  { env: 'RATE_LIMIT_MAX', path: ['security', 'rateLimitMax'], rule: int(1, 1_000_000_000), default: undefined, doc: 'Requests per client key (per IP address without one) per window; more get 429. Unset: no rate limit.' },
+  { env: 'RATE_LIMIT_WINDOW_MS', path: ['security', 'rateLimitWindowMs'], rule: int(1000, DAY), default: 60_000, doc: 'Window of `RATE_LIMIT_MAX`.' },
+  { env: 'CORS_ORIGINS', path: ['security', 'corsOrigins'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated origins allowed by CORS, or `*`. Unset: no CORS headers.' },
+  { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets 400. 15 fits the standard introspection query (GraphiQL\'s).' },
+  { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document, each alias and each use of a fragment counted; more gets 400.' },
+  { env: 'GRAPHQL_INTROSPECTION', path: ['graphql', 'introspection'], rule: { kind: 'bool' }, default: undefined, doc: 'GraphQL introspection. Unset: on, but off in production.' },
+  { env: 'GRAPHIQL_ENABLED', path: ['security', 'graphiql'], rule: { kind: 'bool' }, default: undefined, doc: 'The GraphiQL page at `/graphiql`. Unset: on, but off in production.' },
+  { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },
+  { env: 'METRICS_ENABLED', path: ['metrics', 'enabled'], rule: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics at `GET /metrics`; `false` removes the route (404).' },
+  { env: 'METRICS_TOKEN', path: ['metrics', 'token'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'When set, `/metrics` needs `Authorization: Bearer <token>`. Never logged.' },
+  { env: 'WATCH_INTERVAL_MS', path: ['watch', 'intervalMs'], rule: int(50, 3_600_000), default: 3_000, doc: 'How often the live-update watcher polls every watched id (through the cache and batcher). Keep it above `CACHE_TTL_MS`, or ticks may see cached copies.' },
+  { env: 'WATCH_MAX_IDS_PER_CONNECTION', path: ['watch', 'maxIdsPerConnection'], rule: int(1, 10_000), default: 100, doc: 'Most task ids one live stream (SSE connection or GraphQL subscription) may watch; more gets 400.' },
+  { env: 'WATCH_MAX_IDS', path: ['watch', 'maxIds'], rule: int(1, 10_000_000), default: 10_000, doc: 'Most distinct task ids the process watches at once; a stream that would pass it gets 503.' },
+  { env: 'WATCH_MAX_CONNECTIONS_PER_CLIENT', path: ['watch', 'maxConnectionsPerClient'], rule: int(1, 100_000), default: 20, doc: 'Most live streams open at once per client (credential, else IP address); more gets 429.' },
+  { env: 'SSE_HEARTBEAT_MS', path: ['watch', 'heartbeatMs'], rule: int(100, 600_000), default: 15_000, doc: 'Interval of the `: ping` comment on SSE streams and of the ping on GraphQL WebSockets.' }
 ] as const satisfies readonly Setting[])
 
 /** Options as callers (tests, embedders) pass them: any subset of the config. */
@@ -162,7 +226,7 @@ export function configFromEnv (env: NodeJS.ProcessEnv): GatewayOptions {
     if (raw === undefined || raw === '') continue
     const value = parseEnv(setting, raw)
     if (check(setting.rule, value) === undefined) {
-      const shown = setting.env === 'COMETAPI_KEY' ? '(hidden)' : describe(raw)
+      const shown = SECRET_ENVS.has(setting.env) ? '(hidden)' : describe(raw)
       throw new errors.InvalidConfig(`Invalid environment variable ${setting.env}: expected ${ruleText(setting.rule)}, got ${shown}`)
     }
     setPath(options, setting.path, value)
@@ -186,7 +250,7 @@ export function normalizeConfig (options: GatewayOptions = {}): GatewayConfig {
     }
     const value = check(setting.rule, given)
     if (value === undefined) {
-      const shown = setting.env === 'COMETAPI_KEY' ? '(hidden)' : describe(given)
+      const shown = SECRET_ENVS.has(setting.env) ? '(hidden)' : describe(given)
       throw new errors.InvalidConfig(`Invalid option ${setting.path.join('.')}: expected ${ruleText(setting.rule)}, got ${shown}`)
     }
     setPath(config, setting.path, value)

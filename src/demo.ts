@@ -18,8 +18,13 @@ export interface DemoUpstream {
   close (): Promise<void>
 }
 
-export async function startDemoUpstream (): Promise<DemoUpstream> {
-  const sim: Simulator = await createSimulator({ logger: false })
+/**
+ * Starts the simulator on loopback. Its image links point at the gateway
+ * (`publicUrl`), which relays `/mj/image/:id`, as CometAPI's own links point
+ * at CometAPI: a browser can then load them wherever the gateway is reachable.
+ */
+export async function startDemoUpstream (publicUrl: string | undefined): Promise<DemoUpstream> {
+  const sim: Simulator = await createSimulator({ logger: false, baseUrl: publicUrl })
   const baseUrl = await sim.listen({ host: '127.0.0.1', port: 0 })
   return { baseUrl, key: sim.defaultKey, seedIds: Object.values(SEED_TASK_IDS), close: () => sim.close() }
 }

@@ -12,14 +12,28 @@ export const errors = {
   TooManyIds: createError('GW_ERR_TOO_MANY_IDS', 'Too many ids: %d given, at most %d allowed per request', 400),
   TaskNotFound: createError('GW_ERR_TASK_NOT_FOUND', 'Task %s not found', 404),
   Unauthenticated: createError('UNAUTHENTICATED', '%s', 401),
+  RateLimited: createError('GW_ERR_RATE_LIMITED', 'Rate limit exceeded: %s', 429),
+  QueryTooComplex: createError('GW_ERR_QUERY_TOO_COMPLEX', '%s', 400),
   Overloaded: createError('GW_ERR_OVERLOADED', 'The gateway is overloaded: %s', 503),
   InvalidConfig: createError('GW_ERR_INVALID_CONFIG', '%s', 500),
+  WatchTooManyIds: createError('GW_ERR_WATCH_TOO_MANY_IDS', 'Too many ids to watch: %d given, at most %d per stream (WATCH_MAX_IDS_PER_CONNECTION)', 400),
+  WatchTooManyStreams: createError('GW_ERR_WATCH_TOO_MANY_STREAMS', 'Too many live streams: this client already has %d open, the most allowed (WATCH_MAX_CONNECTIONS_PER_CLIENT)', 429),
+  WatchFull: createError('GW_ERR_WATCH_FULL', 'The gateway already watches its maximum of %d task ids (WATCH_MAX_IDS); try again later', 503),
   UpstreamError: createError('UPSTREAM_ERROR', 'Upstream call failed: %s', 502),
   UpstreamTimeout: createError('UPSTREAM_TIMEOUT', 'Upstream did not answer within %d ms', 504),
   UpstreamBadResponse: createError('UPSTREAM_BAD_RESPONSE', 'Upstream sent an unusable response: %s', 502),
   UpstreamUnavailable: createError('UPSTREAM_UNAVAILABLE', 'Upstream is unavailable: %s', 503),
-  UpstreamRateLimited: createError('UPSTREAM_RATE_LIMITED', 'Upstream is rate limiting the gateway: %s', 503)
+  UpstreamRateLimited: createError('UPSTREAM_RATE_LIMITED', 'Upstream is rate limiting the gateway: %s', 503),
+  UpstreamCircuitOpen: createError('UPSTREAM_CIRCUIT_OPEN', 'Upstream calls are paused by the circuit breaker: %s', 503)
 } as const
+
+// graphql-js copies an original error's `extensions` into the GraphQL error,
+// so every coded error shows its code as `extensions.code` in GraphQL.
+for (const ErrorClass of Object.values(errors)) {
+  Object.defineProperty(ErrorClass.prototype, 'extensions', {
+    get (this: { code: string }) { return { code: this.code } }
+  })
+}
 
 export type GatewayErrorName = keyof typeof errors
 
@@ -29,6 +43,8 @@ export interface GatewayError extends Error {
   statusCode: number
   /** Seconds a client should wait before retrying, sent as `Retry-After`. */
   retryAfter?: number
+  /** HTTP status upstream answered with, when the failure was an answer; lets the breaker ignore 4xx. */
+  upstreamStatus?: number
   extensions?: { code: string }
 }
 
@@ -36,10 +52,4 @@ export interface GatewayError extends Error {
 export function isGatewayError (err: unknown): err is GatewayError {
   return err instanceof Error && typeof (err as GatewayError).code === 'string' &&
     typeof (err as GatewayError).statusCode === 'number'
-}
-
-/** Adds the GraphQL `extensions.code` that graphql-js copies from an original error. */
-export function withExtensions<E extends GatewayError> (err: E): E {
-  err.extensions = { code: err.code }
-  return err
 }

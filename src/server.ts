@@ -17,7 +17,9 @@ async function main (): Promise<void> {
 
   let demo: DemoUpstream | undefined
   if (isDemoMode(process.env)) {
-    demo = await startDemoUpstream()
+    const port = options.port ?? 3000
+    const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host
+    demo = await startDemoUpstream(port === 0 ? undefined : `http://${host}:${port}`)
     options = { ...options, upstream: { ...options.upstream, baseUrl: demo.baseUrl, key: demo.key } }
   }
   const app = await buildApp(options, { demoTaskIds: demo?.seedIds })

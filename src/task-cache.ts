@@ -61,5 +61,9 @@ export class TaskCache {
     this.#lru.set(partition + '\0' + id, { task, storedAt, freshUntil: storedAt + fresh }, { ttl: keep })
   }
 
+  delete (partition: string, id: string): void {
+    this.#lru?.delete(partition + '\0' + id)
+  }
+
   clear (): void { this.#lru?.clear() }
 }

@@ -54,6 +54,11 @@ export class TaskLoader {
     }
   }
 
+  /** Drops what the cache knows about an id, e.g. a remembered "unknown" for a task just submitted. */
+  forget (id: string, scope: Scope): void {
+    this.#cache.delete(scope.partition, id)
+  }
+
   /** Lookups in request order; a repeated id shares one lookup. */
   loadMany (ids: readonly string[], scope: Scope): Promise<Lookup[]> {
     const byId = new Map<string, Promise<Lookup>>()

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
@@ -8,7 +8,7 @@ import { FakeUpstream } from './helpers/fake-upstream.js'
 const SERVER = new URL('../src/server.ts', import.meta.url).pathname
 
 /** Starts src/server.ts with the given environment and resolves its URL from the "listening" log line. */
-async function startServer (t: Tap.Test, env: Record<string, string>): Promise<{ child: ChildProcess, url: string, logs: string[] }> {
+async function startServer (t: Test, env: Record<string, string>): Promise<{ child: ChildProcess, url: string, logs: string[] }> {
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']

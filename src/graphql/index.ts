@@ -3,6 +3,9 @@ import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
 import type { FastifyInstance } from 'fastify'
 import { buildResolvers } from './resolvers.js'
+import { conformGraphQLRoute, graphqlErrorHandler } from './http.js'
+import { addGraphqlLimits, graphqlSecurityOptions, securityPolicy } from '../security/index.js'
+import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
 export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.url)
@@ -12,13 +15,23 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
  * first run. Every resolver reads through the task loader.
  */
 export const graphql = fp(async function graphql (app: FastifyInstance) {
+  const limits = securityPolicy(app.gateway.config).graphql
+  app.addHook('onRoute', conformGraphQLRoute('/graphql'))
+  app.addHook('onResponse', closeRefusedUpgrade)
   await app.register(mercurius, {
+    ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
-    resolvers: buildResolvers(),
+    resolvers: { ...buildResolvers(), ...subscriptionResolvers() },
     path: '/graphql',
     graphiql: false,
-    jit: 1
+    errorHandler: graphqlErrorHandler,
+    jit: 1,
+    // WebSocket subscriptions on the same path, fed by the shared watcher (src/watcher.ts).
+    subscription: subscriptionOptions(app.gateway.config)
   })
+
+  // Depth, field and id limits (src/security/graphql-limits.ts).
+  addGraphqlLimits(app, limits)
 
   // Tasks served stale (upstream failed) are listed in the response's extensions.
   app.graphql.addHook('onResolution', async (execution, ctx) => {
@@ -26,4 +39,4 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
       (execution as { extensions?: Record<string, unknown> }).extensions = { stale: ctx.staleTasks }
     }
   })
-}, { name: 'graphql', dependencies: ['gateway'] })
+}, { name: 'graphql', dependencies: ['gateway', 'watcher'] })

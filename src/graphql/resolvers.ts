@@ -1,7 +1,6 @@
 import type { IResolvers, MercuriusContext } from 'mercurius'
 import { checkId, checkIds } from '../ids.js'
 import { isFinalStatus, progressPercent } from '../task-status.js'
-import { withExtensions } from '../errors.js'
 import type { Lookup } from '../task-loader.js'
 import type { UpstreamTask } from '../upstream/types.js'
 import { JSONScalar, TimestampScalar } from './scalars.js'
@@ -21,7 +20,7 @@ declare module 'mercurius' {
  * nulls only that item, which is how one failed id stays out of the others' way.
  */
 function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
-  if (lookup.error !== undefined) return withExtensions(lookup.error)
+  if (lookup.error !== undefined) return lookup.error
   if (lookup.cache === 'stale') (ctx.staleTasks ??= []).push({ id, ageMs: lookup.ageMs })
   return lookup.task
 }

@@ -30,6 +30,15 @@ export interface UpstreamObserver {
   retried (): void
 }
 
+export interface ForwardRequest {
+  method: 'GET' | 'POST'
+  /** Path below the base URL, e.g. `/mj/submit/imagine`. */
+  path: string
+  body?: string
+  credential?: string
+  accept?: string
+}
+
 interface Attempt {
   status: number
   headers: Record<string, string | string[] | undefined>
@@ -125,7 +134,9 @@ export class UpstreamClient {
     const body = JSON.stringify({ ids })
     const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key)
     if (attempt.status !== 200) {
-      throw new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text)}`)
+      const err: GatewayError = new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text)}`)
+      err.upstreamStatus = attempt.status
+      throw err
     }
     let parsed: unknown
     try {
@@ -133,11 +144,41 @@ export class UpstreamClient {
     } catch {
       throw this.#badResponse('body is not JSON', attempt, ids.length)
     }
+    let list: ParsedList
     try {
-      return parseTaskList(parsed, new Set(ids))
+      list = parseTaskList(parsed, new Set(ids))
     } catch (err) {
       if (err instanceof BadBodyError) throw this.#badResponse(err.message, attempt, ids.length)
       throw err
+    }
+    if (list.invalid.size > 0 || list.unrequested > 0 || list.duplicates > 0) {
+      // Usable as a whole, but not clean: said once per body, a few reasons enough to find the entries.
+      this.#opts.logger.warn({
+        upstream: { status: attempt.status, bytes: attempt.text.length, ids: ids.length },
+        invalid: list.invalid.size,
+        unrequested: list.unrequested,
+        duplicates: list.duplicates,
+        reasons: [...list.invalid.values()].slice(0, 3)
+      }, 'upstream list-by-condition body had unusable, unrequested or duplicate entries')
+    }
+    return list
+  }
+
+  /**
+   * Relays one non-read call (a submit, an image) as it is: no retries, since
+   * a submit is not idempotent, and the body streamed back unbuffered. The
+   * caller owns the returned body stream.
+   */
+  async forward (req: ForwardRequest): Promise<Dispatcher.ResponseData> {
+    const credential = req.credential ?? this.#opts.key
+    const headers: Record<string, string> = { accept: req.accept ?? 'application/json' }
+    if (req.body !== undefined) headers['content-type'] = 'application/json'
+    if (credential !== undefined) headers.authorization = `Bearer ${credential}`
+    const signal = AbortSignal.timeout(this.#opts.timeoutMs)
+    try {
+      return await this.#pool.request({ method: req.method, path: this.#prefix + req.path, headers, body: req.body, signal })
+    } catch (err) {
+      throw this.#classify(err, signal).failure
     }
   }
 
@@ -204,7 +245,7 @@ export class UpstreamClient {
     const declared = Number(res.headers['content-length'])
     if (declared > max) {
       res.body.destroy()
-      throw new AttemptError(new errors.UpstreamBadResponse(`body of ${declared} bytes exceeds the ${max}-byte limit`), false)
+      throw this.#oversized(res, `body of ${declared} bytes exceeds the ${max}-byte limit`)
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -212,11 +253,18 @@ export class UpstreamClient {
       size += (chunk as Buffer).length
       if (size > max) {
         res.body.destroy()
-        throw new AttemptError(new errors.UpstreamBadResponse(`body exceeds the ${max}-byte limit`), false)
+        throw this.#oversized(res, `body exceeds the ${max}-byte limit`)
       }
       chunks.push(chunk as Buffer)
     }
     return Buffer.concat(chunks, size).toString('utf8')
+  }
+
+  /** Logged here because the body never reaches the JSON checks that log the other bad bodies. */
+  #oversized (res: Dispatcher.ResponseData, reason: string): AttemptError {
+    this.#opts.logger.warn({ upstream: { status: res.statusCode, contentType: res.headers['content-type'], limit: this.#opts.maxBodyBytes }, reason },
+      'upstream sent an unusable list-by-condition body')
+    return new AttemptError(new errors.UpstreamBadResponse(reason), false)
   }
 
   #classify (err: unknown, signal: AbortSignal): AttemptError {

@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { startSimulator } from '../helpers/simulator.js'
 
-async function gatewayOnSimulator (t: Tap.Test) {
+async function gatewayOnSimulator (t: Test) {
   const started = await startSimulator(t)
   const app = await buildApp({ upstream: { baseUrl: started.url, key: started.key } }, { logger: false })
   t.teardown(() => app.close())
