@@ -72,13 +72,21 @@ export function parseRetryAfter (value: string | string[] | undefined, now = Dat
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
-/** Upstream's `{description}` from an error body, trimmed, or a short excerpt of what came instead. */
-function describeBody (text: string): string {
+/**
+ * Upstream's `{description}` from an error body, trimmed, or what came instead.
+ * A description that echoes the credential it was sent has it masked: the
+ * text goes into client error messages and logs.
+ */
+function describeBody (text: string, credential: string | undefined): string {
+  let description: string
   try {
     const body = JSON.parse(text)
-    if (typeof body?.description === 'string') return body.description.trim() || 'no description'
-  } catch {}
-  return text.length === 0 ? 'empty body' : 'non-JSON body'
+    if (typeof body?.description !== 'string') throw new Error('no description')
+    description = body.description.trim() || 'no description'
+  } catch {
+    return text.length === 0 ? 'empty body' : 'non-JSON body'
+  }
+  return credential === undefined || credential === '' ? description : description.replaceAll(credential, '[redacted]')
 }
 
 /**
@@ -134,7 +142,7 @@ export class UpstreamClient {
     const body = JSON.stringify({ ids })
     const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key)
     if (attempt.status !== 200) {
-      const err: GatewayError = new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text)}`)
+      const err: GatewayError = new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text, credential ?? this.#opts.key)}`)
       err.upstreamStatus = attempt.status
       throw err
     }
@@ -232,7 +240,7 @@ export class UpstreamClient {
     const status = res.statusCode
     if (RETRYABLE_STATUS.has(status)) {
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
-      const what = `HTTP ${status}: ${describeBody(text)}`
+      const what = `HTTP ${status}: ${describeBody(text, credential)}`
       const failure: GatewayError = status === 429 ? new errors.UpstreamRateLimited(what) : new errors.UpstreamError(what)
       if (retryAfterMs !== undefined) failure.retryAfter = Math.ceil(retryAfterMs / 1000)
       throw new AttemptError(failure, true, retryAfterMs)
