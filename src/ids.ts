@@ -30,3 +30,10 @@ export function checkId (id: unknown, limits: IdLimits, where = 'id'): string {
 export function splitIds (raw: string): string[] {
   return raw === '' ? [] : raw.split(',').map((s) => s.trim())
 }
+
+/** The query string of routes that take `?ids=a,b,c`; the ids themselves are checked by checkIds. */
+export const IDS_QUERYSTRING = Object.freeze({
+  type: 'object',
+  properties: { ids: { type: 'string', description: 'Comma-separated task ids' } },
+  required: ['ids']
+})

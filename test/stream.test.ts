@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import type { GatewayOptions } from '../src/config.js'
 import { decodeEventId, encodeEventId } from '../src/routes/stream.js'
-import { ManualClock } from './helpers/gateway.js'
+import { ManualClock, waitFor } from './helpers/gateway.js'
 import { startSimulator, type StartedSimulator } from './helpers/simulator.js'
 
 interface Frame { event?: string, id?: string, data?: string, comment?: string }
@@ -99,14 +99,6 @@ class SseReader {
   abort (): void { this.#controller.abort() }
 }
 
-async function until (check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
 t.test('event ids round-trip, and only against the list they were made for', async (t) => {
   const id = encodeEventId('abcdefgh', ['AbC-_12345', '*', '!'])
   t.equal(id, '1:abcdefgh:AbC-_12345.*.!')
@@ -125,13 +117,13 @@ t.test('a stream: current states, then changes once each, then done', async (t) 
   t.equal(sse.response.status, 200)
   t.match(sse.response.headers.get('content-type'), /^text\/event-stream/)
   t.equal(sse.response.headers.get('cache-control'), 'no-cache, no-transform')
-  await until(() => sse.tasks.length === 2, 'the current states')
+  await waitFor(() => sse.tasks.length === 2, 'the current states')
   t.equal(sse.frames[0]!.comment, 'stream open')
   t.same(sse.tasks.map((task) => [task.id, task.status]), [[id, 'NOT_START'], [done, 'SUCCESS']])
   t.ok(sse.events.every((f) => /^1:[\w-]{8}:[\w*!.-]+$/.test(f.id ?? '')), 'every task event has an id line')
 
   for (let i = 0; i < 12; i++) await h.step(1_000)
-  await until(() => sse.ended, 'the stream to end')
+  await waitFor(() => sse.ended, 'the stream to end')
   const states = sse.tasks.slice(2).map((task) => `${task.status} ${task.progress}`)
   t.equal(new Set(states).size, states.length, `each change once: ${states.join(', ')}`)
   t.equal(states.at(-1), 'SUCCESS 100%')
@@ -143,10 +135,10 @@ t.test('heartbeat comments keep an idle stream alive', async (t) => {
   const h = await harness(t, { watch: { heartbeatMs: 100 } })
   const id = h.started.sim.createTask(h.started.key, { prompt: 'idle' })
   const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${id}`)
-  await until(() => sse.frames.filter((f) => f.comment === 'ping').length >= 2, 'two pings', 2000)
+  await waitFor(() => sse.frames.filter((f) => f.comment === 'ping').length >= 2, 'two pings', 2000)
   t.equal(sse.tasks.length, 1, 'pings carry no events')
   sse.abort()
-  await until(() => h.app.watcher.stats.watches === 0, 'the watch to go')
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the watch to go')
 })
 
 t.test('reconnect with Last-Event-ID resumes without duplicates', async (t) => {
@@ -157,11 +149,11 @@ t.test('reconnect with Last-Event-ID resumes without duplicates', async (t) => {
   const unknown = '1700000000000999'
   const url = `${h.base}/v1/tasks/stream?ids=${moving},${still},${final},${unknown}`
   const first = await SseReader.open(url)
-  await until(() => first.events.length === 4, 'the first states')
+  await waitFor(() => first.events.length === 4, 'the first states')
   t.match(first.events.find((f) => f.event === 'error'), { event: 'error', data: JSON.stringify({ id: unknown, code: 'GW_ERR_TASK_NOT_FOUND', message: `Task ${unknown} not found` }) })
   const lastId = first.lastId!
   first.abort()
-  await until(() => h.app.watcher.stats.watches === 0, 'the first stream to be released')
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the first stream to be released')
 
   // Nothing changed: a resume sends nothing but pings.
   const same = await SseReader.open(url, { 'last-event-id': lastId })
@@ -173,13 +165,13 @@ t.test('reconnect with Last-Event-ID resumes without duplicates', async (t) => {
   // The moving task changed while the client was away: only that is sent.
   await h.step(1_500) // nothing watched: only the clocks move
   const resumed = await SseReader.open(url, { 'last-event-id': lastId })
-  await until(() => resumed.events.length >= 1, 'the missed change')
+  await waitFor(() => resumed.events.length >= 1, 'the missed change')
   t.same(resumed.tasks.map((task) => [task.id, task.status]), [[moving, 'SUBMITTED']])
   t.equal(h.app.watcher.stats.ids, 2, 'final and unknown ids from the resumed state are not watched again')
 
   // A Last-Event-ID from another id list is ignored: the stream starts fresh.
   const other = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${still}`, { 'last-event-id': lastId })
-  await until(() => other.tasks.length === 1, 'a fresh state')
+  await waitFor(() => other.tasks.length === 1, 'a fresh state')
   other.abort()
   resumed.abort()
 })
@@ -199,15 +191,15 @@ t.test('EventSource reconnects on its own after a dropped connection and gets no
   let done = false
   es.addEventListener('task', (e) => { const task = JSON.parse(e.data); got.push(`${task.status} ${task.progress}`) })
   es.addEventListener('done', () => { done = true; es.close() })
-  await until(() => got.length === 1, 'the first state')
+  await waitFor(() => got.length === 1, 'the first state')
   await h.step(1_500)
-  await until(() => got.length === 2, 'a change')
+  await waitFor(() => got.length === 2, 'a change')
   for (const socket of h.sockets) socket.destroy() // the network drops
   await h.step(1_000) // a change while disconnected
-  await until(() => sent.length === 2, 'the reconnect', 10_000)
+  await waitFor(() => sent.length === 2, 'the reconnect', 10_000)
   t.match(sent[1], /^1:/, 'the reconnect carried Last-Event-ID')
   for (let i = 0; i < 10; i++) await h.step(1_000)
-  await until(() => done, 'done', 10_000)
+  await waitFor(() => done, 'done', 10_000)
   t.equal(new Set(got).size, got.length, `no state twice: ${got.join(', ')}`)
   t.equal(got.at(-1), 'SUCCESS 100%')
 })
@@ -235,11 +227,11 @@ t.test('refusals are JSON errors before the stream opens', async (t) => {
 t.test('closing the gateway ends open streams instead of waiting for them', async (t) => {
   const h = await harness(t)
   const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${h.started.sim.seedIds.modal}`)
-  await until(() => sse.tasks.length === 1, 'the state')
+  await waitFor(() => sse.tasks.length === 1, 'the state')
   const started = Date.now()
   await h.app.close()
   t.ok(Date.now() - started < 2000, 'closed promptly')
-  await until(() => sse.ended, 'the client to see the end')
+  await waitFor(() => sse.ended, 'the client to see the end')
   t.equal(sse.frames.at(-1)!.comment, 'shutting down', 'no done: a client reconnects and resumes')
 })
 
@@ -250,11 +242,11 @@ t.test('leak: 1000 clients connect and disconnect mid-stream, the watch set retu
   for (let round = 0; round < 10; round++) {
     const readers = await Promise.all(Array.from({ length: 100 }, (_, i) =>
       SseReader.open(`${h.base}/v1/tasks/stream?ids=${ids[(round + i) % 20]},${ids[(round + i + 7) % 20]}`)))
-    await until(() => readers.every((r) => r.tasks.length === 2), 'every stream to start')
+    await waitFor(() => readers.every((r) => r.tasks.length === 2), 'every stream to start')
     peak = Math.max(peak, h.app.watcher.stats.watches)
     await h.step(200)
     for (const r of readers) r.abort()
-    await until(() => h.app.watcher.stats.watches === 0, 'every watch to be released')
+    await waitFor(() => h.app.watcher.stats.watches === 0, 'every watch to be released')
   }
   t.equal(peak, 100)
   t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })

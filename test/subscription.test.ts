@@ -4,7 +4,7 @@ import { createClient, type Client, type ExecutionResult } from 'graphql-ws'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
 import type { GatewayOptions } from '../src/config.js'
-import { ManualClock } from './helpers/gateway.js'
+import { ManualClock, waitFor } from './helpers/gateway.js'
 import { startSimulator, type StartedSimulator } from './helpers/simulator.js'
 
 const QUERY = `subscription Live($ids: [ID!]!) {
@@ -71,28 +71,20 @@ function subscribe (client: Client, ids: string[]): { results: Result[], ended: 
   return { results, ended, stop }
 }
 
-async function until (check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
 t.test('updates arrive in order, each change once, and completion is followed by close', async (t) => {
   const h = await harness(t)
   const id = h.started.sim.createTask(h.started.key, { prompt: 'a koi pond, ukiyo-e' })
   const done = h.started.sim.seedIds.success
   const client = wsClient(t, h.wsUrl)
   const sub = subscribe(client, [id, done])
-  await until(() => sub.results.length >= 2, 'the current states')
+  await waitFor(() => sub.results.length >= 2, 'the current states')
   t.same(sub.results.map((r) => [r.data?.taskUpdates?.id, r.data?.taskUpdates?.status]), [[id, 'NOT_START'], [done, 'SUCCESS']], 'current state of each id at once')
   t.equal(h.app.watcher.stats.ids, 1, 'the final task left the watch set after it was delivered')
 
   // Ticks without a change emit nothing; ticks with one emit it once.
   for (let i = 0; i < 12; i++) await h.step(1_000)
   await h.step(0)
-  await until(() => h.app.watcher.stats.ids === 0, 'the task to finish')
+  await waitFor(() => h.app.watcher.stats.ids === 0, 'the task to finish')
   t.equal(await sub.ended, 'complete', 'the subscription completes once every task is final')
   await client.closed
   t.pass('and the (lazy) client closes its socket')
@@ -114,7 +106,7 @@ t.test('a changing rand alone emits nothing', async (t) => {
   const id = h.started.sim.createTask(h.started.key, { prompt: 'rand only' })
   h.started.sim.advance(5_000) // half way: IN_PROGRESS with a ?rand= preview
   const sub = subscribe(wsClient(t, h.wsUrl), [id])
-  await until(() => sub.results.length >= 1, 'the current state')
+  await waitFor(() => sub.results.length >= 1, 'the current state')
   t.match(sub.results[0]!.data!.taskUpdates!.imageUrl, /\?rand=/)
   for (let i = 0; i < 5; i++) await h.step(0)
   await new Promise((resolve) => setTimeout(resolve, 50))
@@ -127,13 +119,13 @@ t.test('an unknown id gets an error event for that id, not a dead socket', async
   const live = h.started.sim.createTask(h.started.key, { prompt: 'still going' })
   const client = wsClient(t, h.wsUrl)
   const sub = subscribe(client, ['1700000000000999', live])
-  await until(() => sub.results.length >= 2, 'both ids')
+  await waitFor(() => sub.results.length >= 2, 'both ids')
   const error = sub.results.find((r) => r.errors !== undefined)
   t.match(error, { data: null, errors: [{ message: 'Task 1700000000000999 not found', path: ['taskUpdates'], extensions: { code: 'GW_ERR_TASK_NOT_FOUND', id: '1700000000000999' } }] })
   t.match(sub.results.find((r) => r.errors === undefined), { data: { taskUpdates: { id: live, status: 'NOT_START' } } })
   t.equal(h.app.watcher.stats.ids, 1, 'the unknown id left the watch set')
   await h.step(1_500)
-  await until(() => sub.results.length >= 3, 'the live task to move on')
+  await waitFor(() => sub.results.length >= 3, 'the live task to move on')
   t.match(sub.results[2], { data: { taskUpdates: { id: live, status: 'SUBMITTED' } } })
 
   // The same socket still serves other operations.
@@ -152,12 +144,12 @@ t.test('limits and bad ids are operation errors with clear codes', async (t) => 
   t.match(await bad.ended, { error: [{ extensions: { code: 'GW_ERR_INVALID_ID' } }] })
   const id = h.started.sim.createTask(h.started.key, { prompt: 'one' })
   const first = subscribe(client, [id])
-  await until(() => first.results.length === 1, 'the first subscription')
+  await waitFor(() => first.results.length === 1, 'the first subscription')
   const second = subscribe(client, [id])
   t.match(await second.ended, { error: [{ extensions: { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS' } }] })
   t.equal(first.results.length, 1, 'the open subscription is untouched')
   first.stop()
-  await until(() => h.app.watcher.stats.watches === 0, 'the stopped subscription to leave')
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the stopped subscription to leave')
 })
 
 t.test('pass-through tenancy: subscriptions poll with the subscriber\'s own key', async (t) => {
@@ -173,7 +165,7 @@ t.test('pass-through tenancy: subscriptions poll with the subscriber\'s own key'
   const client = createClient({ url: h.wsUrl, webSocketImpl: KeyedSocket, retryAttempts: 0 })
   t.teardown(() => client.dispose())
   const owner = subscribe(client, [id])
-  await until(() => owner.results.length === 1, 'the owner to see the task')
+  await waitFor(() => owner.results.length === 1, 'the owner to see the task')
   t.match(owner.results[0], { data: { taskUpdates: { id } } })
   t.match(h.started.sim.calls.at(-1), { keyLabel: 'key#0' }, 'polled with the subscriber\'s own key')
   owner.stop()
@@ -188,12 +180,12 @@ t.test('leak: 200 sockets subscribe and vanish mid-stream, the watch set empties
       const sub = subscribe(client, [ids[i % 10]!, ids[(i + 3) % 10]!])
       return { client, sub }
     })
-    await until(() => sockets.every((s) => s.sub.results.length === 2), 'every socket to get its states')
+    await waitFor(() => sockets.every((s) => s.sub.results.length === 2), 'every socket to get its states')
     t.equal(h.app.watcher.stats.watches, 50)
     await h.step(500)
     // Half stop politely, half just drop the socket.
     await Promise.all(sockets.map(async (s, i) => { if (i % 2 === 0) s.sub.stop(); await s.client.dispose() }))
-    await until(() => h.app.watcher.stats.watches === 0, 'every watch to be released')
+    await waitFor(() => h.app.watcher.stats.watches === 0, 'every watch to be released')
   }
   t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
 })

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkIds, splitIds } from '../ids.js'
+import { checkIds, IDS_QUERYSTRING, splitIds } from '../ids.js'
 import { watchClientOf, type WatchEvent, type WatchHandle } from '../watcher.js'
 
 export const STREAM_PATH = '/v1/tasks/stream'
@@ -56,13 +56,7 @@ export default async function streamRoutes (app: FastifyInstance): Promise<void>
   const { config } = app.gateway
 
   app.get<{ Querystring: { ids?: string } }>(STREAM_PATH, {
-    schema: {
-      querystring: {
-        type: 'object',
-        properties: { ids: { type: 'string', description: 'Comma-separated task ids' } },
-        required: ['ids']
-      }
-    }
+    schema: { querystring: IDS_QUERYSTRING }
   }, async function (request, reply) {
     const ids = [...new Set(checkIds(splitIds(request.query.ids ?? ''), config.limits))]
     if (ids.length === 0) throw new errors.BadRequest('ids must name at least one task')

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkId, checkIds, splitIds } from '../ids.js'
+import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../ids.js'
 import { tasksOrThrow } from './respond.js'
 
 /** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
@@ -9,13 +9,7 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
   const limits = config.limits
 
   app.get<{ Querystring: { ids?: string } }>('/v1/tasks', {
-    schema: {
-      querystring: {
-        type: 'object',
-        properties: { ids: { type: 'string', description: 'Comma-separated task ids' } },
-        required: ['ids']
-      }
-    }
+    schema: { querystring: IDS_QUERYSTRING }
   }, async function (request, reply) {
     const ids = checkIds(splitIds(request.query.ids ?? ''), limits)
     return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))

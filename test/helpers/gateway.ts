@@ -48,3 +48,16 @@ export async function until (check: () => boolean, turns = 10_000): Promise<void
   }
   throw new Error('condition not reached')
 }
+
+/**
+ * Waits for `check()` to hold while real sockets do their work (WebSocket,
+ * SSE); fails with `what` after `ms` instead of hanging. This bounds a wait,
+ * it asserts nothing about timing.
+ */
+export async function waitFor (check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
