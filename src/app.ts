@@ -82,7 +82,7 @@ const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: GatewayM
     onResult: (scope, id, task) => cache.set(scope.partition, id, task),
     onBatch: metrics?.onBatch
   })
-  const loader = new TaskLoader({ cache, batcher, now, onCache: metrics?.onCache })
+  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache })
 
   app.decorate('gateway', {
     config,

@@ -1,7 +1,12 @@
+import type { Dispatcher } from 'undici'
 import type { Batcher, Scope } from './batcher.js'
 import type { TaskCache } from './task-cache.js'
-import type { GatewayError } from './errors.js'
+import { errors, type GatewayError } from './errors.js'
+import type { UpstreamClient } from './upstream/client.js'
 import type { UpstreamTask } from './upstream/types.js'
+
+/** Submit codes that mean a task was created (NOTES.md: 1 success, 21 exists, 22 queued). */
+const CREATED = new Set([1, 21, 22])
 
 /** How a lookup was answered; REST puts it in `x-cache`. */
 export type CacheStatus = 'hit' | 'miss' | 'stale'
@@ -13,24 +18,30 @@ export type Lookup =
 export interface TaskLoaderOptions {
   cache: TaskCache
   batcher: Batcher
+  /** Relays submits and images, which are not batched reads. */
+  upstream: Pick<UpstreamClient, 'forward'>
   now: () => number
   onCache?: (status: CacheStatus) => void
 }
 
 /**
- * The one way every surface reads tasks: the cache first, then the batcher.
- * When the batcher fails, a cached task that is past its freshness but still
- * inside its stale window is served instead, marked `stale` (stale-if-error).
+ * The one way every surface reaches tasks: reads go to the cache first, then
+ * the batcher. When the batcher fails, a cached task that is past its
+ * freshness but still inside its stale window is served instead, marked
+ * `stale` (stale-if-error). Submits and images are relayed to upstream as
+ * they are; a submit also drops what the cache knows about the new id.
  */
 export class TaskLoader {
   readonly #cache: TaskCache
   readonly #batcher: Batcher
+  readonly #upstream: Pick<UpstreamClient, 'forward'>
   readonly #now: () => number
   readonly #onCache: ((status: CacheStatus) => void) | undefined
 
   constructor (opts: TaskLoaderOptions) {
     this.#cache = opts.cache
     this.#batcher = opts.batcher
+    this.#upstream = opts.upstream
     this.#now = opts.now
     this.#onCache = opts.onCache
   }
@@ -54,9 +65,27 @@ export class TaskLoader {
     }
   }
 
-  /** Drops what the cache knows about an id, e.g. a remembered "unknown" for a task just submitted. */
-  forget (id: string, scope: Scope): void {
-    this.#cache.delete(scope.partition, id)
+  /**
+   * Relays `POST /mj/submit/{action}`, never retried: a submit is not
+   * idempotent. A created task may be remembered as unknown from a lookup a
+   * moment ago; that memory is dropped so the next lookup asks upstream.
+   */
+  async submit (action: string, body: unknown, scope: Scope): Promise<{ statusCode: number, body: unknown }> {
+    const res = await this.#upstream.forward({ method: 'POST', path: `/mj/submit/${action}`, body: JSON.stringify(body ?? {}), credential: scope.credential })
+    const text = await res.body.text()
+    let answer: { code?: unknown, result?: unknown }
+    try {
+      answer = JSON.parse(text)
+    } catch {
+      throw new errors.UpstreamBadResponse(`submit answered HTTP ${res.statusCode} with a non-JSON body`)
+    }
+    if (CREATED.has(answer?.code as number) && typeof answer.result === 'string') this.#cache.delete(scope.partition, answer.result)
+    return { statusCode: res.statusCode, body: answer }
+  }
+
+  /** Relays a task's image; the caller streams the body. */
+  image (id: string, scope: Scope): Promise<Dispatcher.ResponseData> {
+    return this.#upstream.forward({ method: 'GET', path: `/mj/image/${id}`, credential: scope.credential, accept: 'image/*' })
   }
 
   /** Lookups in request order; a repeated id shares one lookup. */
