@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { SEED_TASK_IDS } from '../src/simulator/index.js'
+import { buildApp } from '../src/app.js'
 import { setup } from './helpers/gateway.js'
+import { startSimulator } from './helpers/simulator.js'
 import { launchBrowser, openPage } from './helpers/browser.js'
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
@@ -113,4 +115,42 @@ t.test('GraphiQL runs its default query over the demo tasks in headless Chromium
   t.same(log.foreign, [], 'no request left the gateway')
   t.same(log.failed, [], 'no request failed')
   t.same(log.errors, [], 'no page errors or CSP violations')
+})
+
+t.test('GraphiQL runs the taskUpdates subscription over WebSocket to completion', async (t) => {
+  t.setTimeout(120_000)
+  const started = await startSimulator(t)
+  const app = await buildApp({
+    upstream: { baseUrl: started.url, key: started.key },
+    cache: { ttlMs: 1 },
+    watch: { intervalMs: 50 }
+  }, { logger: false })
+  t.teardown(() => app.close())
+  const id = started.sim.createTask(started.key, { prompt: 'a paper crane on a desk' })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+
+  const browser = await launchBrowser(t)
+  const { page, log } = await openPage(browser, origin)
+  await page.goto(`${origin}/graphiql`)
+  const execute = page.locator('.graphiql-execute-button')
+  await execute.waitFor({ state: 'visible', timeout: 30_000 })
+  await page.evaluate((query) => {
+    const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as { CodeMirror: { setValue (text: string): void } }
+    editor.CodeMirror.setValue(query)
+  }, `subscription { taskUpdates(ids: ["${id}"]) { id status progress final } }`)
+
+  const resultOf = async (wanted: string): Promise<string> => await page.waitForFunction((needle) => {
+    const el = document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror?: { getValue (): string } } | null
+    const text = el?.CodeMirror?.getValue() ?? ''
+    return text.includes(needle) ? text : false
+  }, wanted, { timeout: 30_000 }).then(async (handle) => await handle.jsonValue() as string)
+
+  await execute.click()
+  t.match(JSON.parse(await resultOf('"taskUpdates"')), { data: { taskUpdates: { id, status: 'NOT_START', final: false } } }, 'the current state arrives first')
+  started.clock.advance(60_000)
+  t.match(JSON.parse(await resultOf('SUCCESS')), { data: { taskUpdates: { id, status: 'SUCCESS', progress: '100%', final: true } } }, 'then the change to SUCCESS')
+  t.ok(started.sim.calls.length >= 2, 'the watcher polled upstream for the change')
+  t.same(log.foreign, [], 'no request left the gateway')
+  t.same(log.errors, [], 'no page errors')
 })
