@@ -16,6 +16,7 @@ export const UNROUTED = '__unrouted'
 
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const COUNT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const
 
 /**
  * Everything the gateway reports, on one registry per app. The hooks the core
@@ -107,12 +108,22 @@ export function createMetrics (gateway: () => Gateway): GatewayMetrics {
     registers,
     collect () { this.set(gateway().cache.max) }
   })
-  // Hook for the resilience work: once readiness() reports the breaker, add its state here, set the same way.
   new Gauge({
     name: 'gateway_ready',
     help: '1 when the gateway reports itself ready (see /readyz), else 0.',
     registers,
     collect () { this.set(gateway().readiness().ready ? 1 : 0) }
+  })
+  new Gauge({
+    name: 'gateway_upstream_breaker_state',
+    help: 'Circuit breaker in front of upstream: 1 on the series of its current state.',
+    labelNames: ['state'] as const,
+    registers,
+    collect () {
+      // readiness() names the breaker's state only when it is not closed.
+      const state = (gateway().readiness() as { breaker?: { state?: string } }).breaker?.state ?? 'closed'
+      for (const s of BREAKER_STATES) this.labels(s).set(s === state ? 1 : 0)
+    }
   })
 
   return {

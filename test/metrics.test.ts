@@ -85,6 +85,8 @@ t.test('labels are route patterns: no task id, no raw URL, no credential', async
   }
   t.match(text, /^process_cpu_user_seconds_total /m, 'default process metrics are there')
   t.match(text, /^gateway_ready 1$/m)
+  t.match(text, /^gateway_upstream_breaker_state\{state="closed"\} 1$/m)
+  t.match(text, /^gateway_upstream_breaker_state\{state="open"\} 0$/m)
 })
 
 t.test('METRICS_TOKEN protects /metrics', async (t) => {
