@@ -9,7 +9,7 @@ import { UpstreamClient } from './upstream/client.js'
 import { CircuitBreaker, type BreakerState } from './upstream/breaker.js'
 import { loadShedding } from './load-shedding.js'
 import { tenancy } from './tenancy.js'
-import { security, securityPolicy } from './security/index.js'
+import { pageSecurityHeaders, security, securityPolicy } from './security/index.js'
 import { errorHandler } from './error-handler.js'
 import { graphql } from './graphql/index.js'
 import { watcherPlugin } from './watcher.js'
@@ -118,13 +118,16 @@ const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: GatewayM
 /** Builds the gateway from options; tests use this, src/server.ts adds the environment and signals. */
 export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}): Promise<FastifyInstance> {
   const config = normalizeConfig(options)
+  // Unique across restarts and instances for log correlation, and cheaper than a UUID per request.
+  const bootId = randomUUID().slice(0, 8)
+  let requests = 0
   const app = Fastify({
     logger: deps.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.limits.bodyLimitBytes,
     // A string where a list of ids belongs is a client bug: say so instead of coercing it.
     ajv: { customOptions: { coerceTypes: false } },
     requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    genReqId: () => `${bootId}-${(++requests).toString(36)}`,
     routerOptions: { maxParamLength: 1024 },
     forceCloseConnections: 'idle'
   })
@@ -145,11 +148,15 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   await app.register(dropInRoutes)
   await app.register(passthroughRoutes)
   await app.register(streamRoutes)
-  await app.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds })
   await app.register(graphql)
-  // Off in production unless GRAPHIQL_ENABLED / DOCS_ENABLED say otherwise.
-  const { pages } = securityPolicy(config)
-  if (pages.graphiql) await app.register(graphiql, { defaultIds: deps.demoTaskIds ?? [] })
-  if (pages.docs) await app.register(docsRoutes)
+  // The HTML pages in a context of their own, so their security headers cost the API nothing.
+  // GraphiQL and /docs are off in production unless GRAPHIQL_ENABLED / DOCS_ENABLED say otherwise.
+  const policy = securityPolicy(config)
+  await app.register(async function pages (scope) {
+    await pageSecurityHeaders(scope, policy)
+    await scope.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds })
+    if (policy.pages.graphiql) await scope.register(graphiql, { defaultIds: deps.demoTaskIds ?? [] })
+    if (policy.pages.docs) await scope.register(docsRoutes)
+  })
   return app
 }

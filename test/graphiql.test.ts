@@ -139,12 +139,14 @@ t.test('GraphiQL runs the taskUpdates subscription over WebSocket to completion'
     const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as { CodeMirror: { setValue (text: string): void } }
     editor.CodeMirror.setValue(query)
   }, `subscription { taskUpdates(ids: ["${id}"]) { id status progress final } }`)
+  // GraphiQL picks the edit up asynchronously; it is in its stored tab state once it has.
+  await page.waitForFunction(() => Object.keys(localStorage).some((key) => localStorage.getItem(key)?.includes('taskUpdates')), undefined, { timeout: 60_000 })
 
   const resultOf = async (wanted: string): Promise<string> => await page.waitForFunction((needle) => {
     const el = document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror?: { getValue (): string } } | null
     const text = el?.CodeMirror?.getValue() ?? ''
     return text.includes(needle) ? text : false
-  }, wanted, { timeout: 30_000 }).then(async (handle) => await handle.jsonValue() as string)
+  }, wanted, { timeout: 60_000 }).then(async (handle) => await handle.jsonValue() as string)
 
   await execute.click()
   t.match(JSON.parse(await resultOf('"taskUpdates"')), { data: { taskUpdates: { id, status: 'NOT_START', final: false } } }, 'the current state arrives first')

@@ -29,22 +29,27 @@ export const CONTENT_SECURITY_POLICY: Readonly<Record<string, readonly string[]>
 const EXPOSED_HEADERS = ['x-cache', 'age', 'warning', 'retry-after', 'x-request-id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
 
 /**
- * Security headers on every response (so on every HTML page, whoever adds
- * it), and CORS only for the origins in CORS_ORIGINS. Registered before the
- * auth check, so a browser also gets CORS headers on a 401 and can read it,
- * and a preflight (which never carries credentials) is answered before it.
+ * Security headers (helmet, with the CSP above) for the HTML pages. Register
+ * it inside the encapsulated context that holds the page routes: the JSON API
+ * gains nothing from a CSP, and its hot path should not pay for one.
  */
-export async function registerBrowserSafety (app: FastifyInstance, policy: SecurityPolicy): Promise<void> {
+export async function pageSecurityHeaders (app: FastifyInstance, { corsOrigins }: Pick<SecurityPolicy, 'corsOrigins'>): Promise<void> {
   const directives: Record<string, string[]> = {}
   for (const [name, values] of Object.entries(CONTENT_SECURITY_POLICY)) directives[name] = [...values]
   await app.register(helmet, {
     global: true,
     contentSecurityPolicy: { useDefaults: false, directives },
     xFrameOptions: { action: 'deny' },
-    // Images proxied at /mj/image/:id may be embedded by an allowed origin; otherwise same-origin only.
-    crossOriginResourcePolicy: { policy: policy.corsOrigins === undefined ? 'same-origin' : 'cross-origin' }
+    crossOriginResourcePolicy: { policy: corsOrigins === undefined ? 'same-origin' : 'cross-origin' }
   })
+}
 
+/**
+ * CORS only for the origins in CORS_ORIGINS. Registered before the auth
+ * check, so a browser also gets CORS headers on a 401 and can read it, and a
+ * preflight (which never carries credentials) is answered before it.
+ */
+export async function registerCors (app: FastifyInstance, policy: SecurityPolicy): Promise<void> {
   if (policy.corsOrigins === undefined) return
   await app.register(cors, {
     origin: policy.corsOrigins === '*' ? '*' : [...policy.corsOrigins],
