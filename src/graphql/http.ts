@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql'
-import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest, onResponseHookHandler, RouteOptions } from 'fastify'
 import { isGatewayError } from '../errors.js'
 
 /**
@@ -21,10 +21,15 @@ function wantsGraphQLResponse (request: FastifyRequest): boolean {
   return accept !== undefined && accept.includes(GRAPHQL_RESPONSE_TYPE)
 }
 
-/** An onRoute hook for mercurius's /graphql routes: allows null extensions and negotiates the response type. */
-export function conformGraphQLRoute (path: string) {
+/**
+ * An onRoute hook for mercurius's /graphql routes: allows null extensions,
+ * negotiates the response type, and adds `onResponse` to GET (the WebSocket
+ * route) only, so no other route pays for it.
+ */
+export function conformGraphQLRoute (path: string, onWebSocketRouteResponse: onResponseHookHandler) {
   return function (route: RouteOptions): void {
     if (route.url !== path) return
+    if (route.method === 'GET') route.onResponse = [...[route.onResponse ?? []].flat(), onWebSocketRouteResponse]
     const extensions = (route.schema?.body as { properties?: { extensions?: { type?: unknown } } } | undefined)?.properties?.extensions
     if (extensions !== undefined) extensions.type = ['object', 'null']
     const handler = route.handler

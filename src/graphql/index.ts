@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
 import { conformGraphQLRoute, graphqlErrorHandler } from './http.js'
 import { addGraphqlLimits, graphqlSecurityOptions, securityPolicy } from '../security/index.js'
@@ -16,8 +16,7 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
  */
 export const graphql = fp(async function graphql (app: FastifyInstance) {
   const limits = securityPolicy(app.gateway.config).graphql
-  app.addHook('onRoute', conformGraphQLRoute('/graphql'))
-  app.addHook('onResponse', closeRefusedUpgrade)
+  app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),

@@ -97,11 +97,13 @@ export function subscriptionOptions (config: GatewayConfig): MercuriusOptions['s
 }
 
 /**
- * onResponse: a WebSocket upgrade answered with an HTTP error (a hook refused
- * it, e.g. 401) leaves its socket open, since @fastify/websocket only marks
- * upgrades in an onRequest hook that never ran, and app.close() would then
- * wait for it forever. Accepted upgrades are hijacked and never get here.
+ * onResponse of GET /graphql: a WebSocket upgrade answered with an HTTP error
+ * (a hook refused it, e.g. 401) leaves its socket open, since
+ * @fastify/websocket only marks upgrades in an onRequest hook that never ran,
+ * and app.close() would then wait for it forever. Accepted upgrades are
+ * hijacked and never get here.
  */
-export async function closeRefusedUpgrade (request: FastifyRequest): Promise<void> {
+export function closeRefusedUpgrade (request: FastifyRequest, _reply: unknown, done: () => void): void {
   if (request.headers.upgrade?.toLowerCase() === 'websocket') request.raw.socket?.destroy()
+  done()
 }

@@ -96,36 +96,38 @@ export function documentCost (document: DocumentNode): Cost {
   return total
 }
 
-/** Ids one `ids:` (or `id:`) argument stands for, once variables are known. */
-function idsIn (value: ValueNode, variables: Record<string, unknown>): number {
-  switch (value.kind) {
-    case Kind.LIST: return value.values.reduce((n, item) => n + (item.kind === Kind.NULL ? 0 : 1), 0)
-    case Kind.VARIABLE: {
-      const given = variables[value.name.value]
-      return Array.isArray(given) ? given.length : given == null ? 0 : 1
-    }
-    case Kind.NULL: return 0
-    // A single value where a list is expected is coerced to a list of one.
-    default: return 1
-  }
+/**
+ * What the `ids:` (or `id:`) arguments of one operation stand for: ids
+ * written in the document, plus variables whose size only a request tells.
+ */
+interface IdPlan {
+  readonly literal: number
+  readonly variables: readonly string[]
 }
 
 /**
- * Task ids one operation asks for across all its root `tasks` and `task`
- * fields, aliases and fragments included: the resolver checks each field
- * against MAX_IDS_PER_REQUEST, this checks their sum, so a thousand aliased
- * fields cannot fan out a thousand times the limit.
+ * The plan of one operation across all its root `tasks` and `task` fields,
+ * aliases and fragments included: the resolver checks each field against
+ * MAX_IDS_PER_REQUEST, this checks their sum, so a thousand aliased fields
+ * cannot fan out a thousand times the limit.
  */
-export function operationIds (operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>): number {
-  let count = 0
+function idPlan (operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): IdPlan {
+  let literal = 0
+  const variables: string[] = []
   const seen = new Set<string>()
+  const count = (value: ValueNode): void => {
+    if (value.kind === Kind.VARIABLE) variables.push(value.name.value)
+    else if (value.kind === Kind.LIST) literal += value.values.reduce((n, item) => n + (item.kind === Kind.NULL ? 0 : 1), 0)
+    // A single value where a list is expected is coerced to a list of one.
+    else if (value.kind !== Kind.NULL) literal += 1
+  }
   const walk = (set: SelectionSetNode): void => {
     for (const selection of set.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value
         if (name !== 'tasks' && name !== 'task') continue
         for (const arg of selection.arguments ?? []) {
-          if (arg.name.value === 'ids' || arg.name.value === 'id') count += idsIn(arg.value, variables)
+          if (arg.name.value === 'ids' || arg.name.value === 'id') count(arg.value)
         }
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         walk(selection.selectionSet)
@@ -140,7 +142,16 @@ export function operationIds (operation: OperationDefinitionNode, fragments: Map
     }
   }
   walk(operation.selectionSet)
-  return count
+  return { literal, variables }
+}
+
+function idsOf (plan: IdPlan, variables: Record<string, unknown>): number {
+  let n = plan.literal
+  for (const name of plan.variables) {
+    const given = variables[name]
+    n += Array.isArray(given) ? given.length : given == null ? 0 : 1
+  }
+  return n
 }
 
 /**
@@ -209,13 +220,20 @@ export function addGraphqlLimits (app: FastifyInstance, limits: Limits): void {
     }
   })
 
+  // mercurius reuses the parsed document of a repeated query, so its plans are worked out once.
+  const plans = new WeakMap<DocumentNode, IdPlan[]>()
   app.graphql.addHook('preExecution', async function (_schema, document, _context, variables) {
-    const fragments = fragmentsOf(document)
-    let most = 0
-    // The hook is not told which operation runs: the largest one bounds it.
-    for (const definition of document.definitions) {
-      if (definition.kind === Kind.OPERATION_DEFINITION) most = Math.max(most, operationIds(definition, fragments, variables ?? {}))
+    let documentPlans = plans.get(document)
+    if (documentPlans === undefined) {
+      const fragments = fragmentsOf(document)
+      documentPlans = document.definitions
+        .filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION)
+        .map((operation) => idPlan(operation, fragments))
+      plans.set(document, documentPlans)
     }
+    // The hook is not told which operation runs: the largest one bounds it.
+    let most = 0
+    for (const plan of documentPlans) most = Math.max(most, idsOf(plan, variables ?? {}))
     if (most > limits.maxIds) throw new errors.TooManyIds(most, limits.maxIds)
   })
 }
