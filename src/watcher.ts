@@ -47,7 +47,7 @@ export interface WatchTimers {
 }
 
 export interface WatcherOptions {
-  loader: { loadMany (ids: readonly string[], scope: Scope): Promise<Lookup[]> }
+  loader: { loadMany (ids: readonly string[], scope: Scope): Lookup[] | Promise<Lookup[]> }
   intervalMs: number
   maxIdsPerConnection: number
   maxIds: number

@@ -1,7 +1,7 @@
 import type { IResolvers, MercuriusContext } from 'mercurius'
 import { checkId, checkIds } from '../ids.js'
 import { isFinalStatus, progressPercent } from '../task-status.js'
-import type { Lookup } from '../task-loader.js'
+import { whenLoaded, type Lookup } from '../task-loader.js'
 import type { UpstreamTask } from '../upstream/types.js'
 import { JSONScalar, TimestampScalar } from './scalars.js'
 
@@ -35,18 +35,21 @@ export function buildResolvers (): IResolvers {
     Timestamp: TimestampScalar,
     JSON: JSONScalar,
     Query: {
-      async tasks (_root, args: { ids: string[] }, ctx) {
+      // Not async: a query answered from the cache resolves synchronously (JIT's fast path).
+      tasks (_root, args: { ids: string[] }, ctx) {
         const { loader, config } = ctx.app.gateway
         const ids = checkIds(args.ids, config.limits)
-        const lookups = await loader.loadMany(ids, ctx.reply.request.scope)
-        return lookups.map((lookup, i) => resolveLookup(lookup, ids[i]!, ctx))
+        return whenLoaded(loader.loadMany(ids, ctx.reply.request.scope),
+          (lookups) => lookups.map((lookup, i) => resolveLookup(lookup, ids[i]!, ctx)))
       },
-      async task (_root, args: { id: string }, ctx) {
+      task (_root, args: { id: string }, ctx) {
         const { loader, config } = ctx.app.gateway
         const id = checkId(args.id, config.limits)
-        const result = resolveLookup(await loader.load(id, ctx.reply.request.scope), id, ctx)
-        if (result instanceof Error) throw result
-        return result
+        return whenLoaded(loader.load(id, ctx.reply.request.scope), (lookup) => {
+          const result = resolveLookup(lookup, id, ctx)
+          if (result instanceof Error) throw result
+          return result
+        })
       }
     },
     Task: {

@@ -4,11 +4,12 @@ import { checkId, checkIds } from '../ids.js'
 import { sendError } from '../error-handler.js'
 import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.js'
 import { tasksOrThrow } from './respond.js'
+import { whenLoaded } from '../task-loader.js'
 
-/** Upstream's own error body, so CometAPI clients parse our 400s as they parse its own. */
-function upstreamError (reply: FastifyReply, description: string): FastifyReply {
-  const body: UpstreamErrorBody = { description, type: 'upstream_error', code: 4 }
-  return reply.code(400).send(body)
+/** Sets 400 and returns upstream's own error body, so CometAPI clients parse our 400s as they parse its own. */
+function upstreamError (reply: FastifyReply, description: string): UpstreamErrorBody {
+  reply.code(400)
+  return { description, type: 'upstream_error', code: 4 }
 }
 
 /**
@@ -16,7 +17,7 @@ function upstreamError (reply: FastifyReply, description: string): FastifyReply 
  * would answer them. Failures of the gateway or upstream itself have no
  * upstream equivalent and get the gateway's coded JSON error (502/503/504).
  */
-function dropInErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+function dropInErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | UpstreamErrorBody {
   if (isGatewayError(err) && err.statusCode >= 500) return sendError(reply, err)
   if (err.statusCode === 400 || err.validation !== undefined) {
     // upstream says "do_request_failed " for a body it cannot read; we add what was wrong.
@@ -47,13 +48,15 @@ export default async function dropInRoutes (app: FastifyInstance): Promise<void>
     return tasks.filter((task): task is UpstreamTask => task !== null)
   })
 
+  // Not async: existing clients poll this route, and a cache hit is answered without a promise.
   app.get<{ Params: { id: string } }>('/mj/task/:id/fetch', {
     errorHandler: dropInErrorHandler
-  }, async function (request, reply) {
+  }, function (request, reply) {
     const id = checkId(request.params.id, limits)
-    const [task] = tasksOrThrow(reply, [await loader.load(id, request.scope)])
-    // Note the trailing space: it is upstream's exact text.
-    if (task == null) return upstreamError(reply, 'task_no_found ')
-    return task
+    return whenLoaded(loader.load(id, request.scope), (lookup) => {
+      const [task] = tasksOrThrow(reply, [lookup])
+      // Note the trailing space: it is upstream's exact text.
+      return task == null ? upstreamError(reply, 'task_no_found ') : task
+    })
   })
 }

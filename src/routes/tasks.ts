@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
 import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../ids.js'
 import { tasksOrThrow } from './respond.js'
+import { whenLoaded } from '../task-loader.js'
 
 /** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
 export default async function taskRoutes (app: FastifyInstance): Promise<void> {
@@ -28,10 +29,13 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
     return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
   })
 
-  app.get<{ Params: { id: string } }>('/v1/tasks/:id', async function (request, reply) {
+  // Not async: a cache hit is answered without a promise (the hot path).
+  app.get<{ Params: { id: string } }>('/v1/tasks/:id', function (request, reply) {
     const id = checkId(request.params.id, limits)
-    const [task] = tasksOrThrow(reply, [await loader.load(id, request.scope)])
-    if (task == null) throw new errors.TaskNotFound(id)
-    return task
+    return whenLoaded(loader.load(id, request.scope), (lookup) => {
+      const [task] = tasksOrThrow(reply, [lookup])
+      if (task == null) throw new errors.TaskNotFound(id)
+      return task
+    })
   })
 }
