@@ -129,7 +129,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'LOAD_MAX_HEAP_USED_BYTES', path: ['load', 'maxHeapUsedBytes'], rule: int(0, 2 ** 50), default: 0, doc: 'Heap use past which requests are shed; `0`: 90% of V8\'s heap limit.' },
   { env: 'LOAD_MAX_RSS_BYTES', path: ['load', 'maxRssBytes'], rule: int(0, 2 ** 50), default: 0, doc: 'Resident memory past which requests are shed (`0`: off).' },
   { env: 'LOAD_SAMPLE_INTERVAL_MS', path: ['load', 'sampleIntervalMs'], rule: int(100, 60_000), default: 1_000, doc: 'How often event-loop delay and memory are sampled for load shedding (at least 100 ms: a shorter sample can hold no event-loop reading).' },
-  { env: 'BATCH_WINDOW_MS', path: ['batch', 'windowMs'], rule: int(0, 10_000), default: 20, doc: 'Longest a lookup is held back to merge while upstream calls are in flight (0: never held).' },
+  { env: 'BATCH_WINDOW_MS', path: ['batch', 'windowMs'], rule: int(0, 10_000), default: 5, doc: 'Longest a lookup is held back to merge while upstream calls are in flight (0: never held).' },
   { env: 'BATCH_MAX_IDS', path: ['batch', 'maxIds'], rule: int(1, 10_000), default: 100, doc: 'Most ids in one upstream call; larger batches are split.' },
   { env: 'BATCH_MAX_IN_FLIGHT', path: ['batch', 'maxInFlight'], rule: int(1, 1024), default: 2, doc: 'Partial batches sent while fewer calls than this are in flight; beyond it they wait and merge.' },
   { env: 'BATCH_MAX_QUEUED', path: ['batch', 'maxQueued'], rule: int(1, 10_000_000), default: 100_000, doc: 'Most ids waiting or in flight per credential; more get 503.' },
