@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
+import { startServer } from './helpers/server.js'
 
 /**
  * The README's curl walk-through is docs/curl-walkthrough.sh. This test
@@ -14,7 +14,6 @@ import { createInterface } from 'node:readline'
 
 const SCRIPT_PATH = new URL('../docs/curl-walkthrough.sh', import.meta.url)
 const README_PATH = new URL('../README.md', import.meta.url)
-const SERVER = new URL('../src/server.ts', import.meta.url).pathname
 const README_ORIGIN = 'http://127.0.0.1:3000'
 
 /** Shell commands of a script: comments and blank lines dropped, `\` continuations joined. */
@@ -116,28 +115,6 @@ t.test('the README shows exactly the commands this test runs', async (t) => {
   t.same(commandsOf(block ?? ''), commands, 'the same commands, verbatim and in order')
 })
 
-/** Starts src/server.ts in demo mode and resolves its URL from the "listening" log line. */
-async function startDemoServer (t: Test): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    // No COMETAPI_KEY, no COMETAPI_BASE_URL: demo mode on the built-in simulator.
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const logs: string[] = []
-  child.stderr!.on('data', (chunk) => logs.push(String(chunk)))
-  const lines = createInterface({ input: child.stdout! })
-  const url = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => {
-      logs.push(line)
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)
-      if (match !== null) resolve(match[1]!)
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${logs.join('\n')}`)))
-  })
-  return { child, url }
-}
-
 function run (command: string): Promise<{ code: number, stdout: string, stderr: string }> {
   return new Promise((resolve) => {
     execFile('/bin/sh', ['-c', command], { timeout: 15_000, encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -152,7 +129,8 @@ t.test('every walk-through command succeeds against the real server in demo mode
   t.equal(curl.code, 0, 'curl is installed')
   t.comment(curl.stdout.split('\n')[0] ?? '')
 
-  const { child, url } = await startDemoServer(t)
+  // No COMETAPI_KEY, no COMETAPI_BASE_URL: demo mode on the built-in simulator.
+  const { child, url } = await startServer(t, { LOG_LEVEL: 'info' })
   for (const [i, command] of commands.entries()) {
     const local = command.replaceAll(README_ORIGIN, url)
     const { code, stdout, stderr } = await run(local)

@@ -1,32 +1,9 @@
-import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import t from 'tap'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
 import { request } from 'undici'
 import { FakeUpstream } from './helpers/fake-upstream.js'
-
-const SERVER = new URL('../src/server.ts', import.meta.url).pathname
-
-/** Starts src/server.ts with the given environment and resolves its URL from the "listening" log line. */
-async function startServer (t: Test, env: Record<string, string>): Promise<{ child: ChildProcess, url: string, logs: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const logs: string[] = []
-  child.stderr!.on('data', (chunk) => logs.push(String(chunk)))
-  const lines = createInterface({ input: child.stdout! })
-  const url = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => {
-      logs.push(line)
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)
-      if (match !== null) resolve(match[1]!)
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${logs.join('\n')}`)))
-  })
-  return { child, url, logs }
-}
+import { SERVER, startServer } from './helpers/server.js'
 
 t.test('SIGTERM finishes the request in flight, refuses new ones, and exits 0', async (t) => {
   const upstream = await FakeUpstream.start()

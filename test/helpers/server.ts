@@ -1,0 +1,30 @@
+import type { Test } from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+
+export const SERVER = new URL('../../src/server.ts', import.meta.url).pathname
+
+/**
+ * Starts src/server.ts as `npm start` would (through tsx), on 127.0.0.1 and a
+ * free port, with only `env` and PATH set, and resolves its URL from the
+ * "Server listening" log line. Killed at teardown if it is still running.
+ */
+export async function startServer (t: Test, env: Record<string, string>): Promise<{ child: ChildProcess, url: string, logs: string[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const logs: string[] = []
+  child.stderr!.on('data', (chunk) => logs.push(String(chunk)))
+  const lines = createInterface({ input: child.stdout! })
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      logs.push(line)
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)
+      if (match !== null) resolve(match[1]!)
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${logs.join('\n')}`)))
+  })
+  return { child, url, logs }
+}
