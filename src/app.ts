@@ -75,12 +75,18 @@ const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: GatewayM
     observer: metrics?.observer
   })
   const cache = new TaskCache({ ...config.cache, now })
-  const breaker = new CircuitBreaker({ ...config.breaker, now, logger: app.log.child({ component: 'breaker' }) })
+  const breaker = new CircuitBreaker({
+    ...config.breaker,
+    countRateLimits: config.upstream.auth !== 'passthrough',
+    now,
+    logger: app.log.child({ component: 'breaker' })
+  })
   const batcher = new Batcher({
     ...config.batch,
     fetch: (ids, scope) => breaker.run(() => upstream.listByCondition(ids, scope.credential)),
     onResult: (scope, id, task) => cache.set(scope.partition, id, task),
-    onBatch: metrics?.onBatch
+    onBatch: metrics?.onBatch,
+    onObserverError: (err) => app.log.error({ err }, 'a batch observer failed')
   })
   const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache })
 

@@ -28,9 +28,11 @@ export interface BatcherOptions {
   maxInFlight: number
   maxQueued: number
   fetch: FetchChunk
-  /** Called once per requested id with upstream's answer, before any waiter resumes. */
+  /** Called once per requested id with upstream's answer, before any waiter resumes (they resume on a later microtask). */
   onResult?: (scope: Scope, id: string, task: UpstreamTask | null) => void
   onBatch?: (report: BatchReport) => void
+  /** Told when `onResult` or `onBatch` throws (the lookups themselves still settle). */
+  onObserverError?: (err: Error) => void
 }
 
 interface Waiter {
@@ -202,13 +204,22 @@ export class Batcher {
         continue
       }
       const task = list.tasks.get(id) ?? null
-      this.#opts.onResult?.(lane.scope, id, task)
       w.resolve(task)
+      this.#report(() => this.#opts.onResult?.(lane.scope, id, task))
     }
     lane.active--
-    this.#opts.onBatch?.({ ids: batch.length, lookups, ok: list !== undefined })
+    this.#report(() => this.#opts.onBatch?.({ ids: batch.length, lookups, ok: list !== undefined }))
     if (lane.queue.size > 0) this.#schedule(lane)
     else this.#release(lane)
+  }
+
+  /** Runs an observer; one that throws must not strand the waiters or the lane's bookkeeping. */
+  #report (observe: () => void): void {
+    try {
+      observe()
+    } catch (err) {
+      this.#opts.onObserverError?.(err as Error)
+    }
   }
 
   /** Forgets an idle lane, so partitions do not accumulate. */

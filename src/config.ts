@@ -164,8 +164,10 @@ export type GatewayOptions = {
   [K in keyof GatewayConfig]?: GatewayConfig[K] extends object ? Partial<GatewayConfig[K]> : GatewayConfig[K]
 }
 
+/** A value as an error message shows it; a URL's user and password are masked, since they are credentials. */
 function describe (value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+  if (typeof value !== 'string') return String(value)
+  return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1(hidden)@'))
 }
 
 function ruleText (rule: Rule): string {

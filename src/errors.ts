@@ -35,8 +35,6 @@ for (const ErrorClass of Object.values(errors)) {
   })
 }
 
-export type GatewayErrorName = keyof typeof errors
-
 /** The shape every coded error shares; GraphQL copies `extensions` into its error entries. */
 export interface GatewayError extends Error {
   code: string

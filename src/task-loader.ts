@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici'
 import type { Batcher, Scope } from './batcher.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
-import { errors, type GatewayError } from './errors.js'
+import type { GatewayError } from './errors.js'
 import type { UpstreamClient } from './upstream/client.js'
 import type { UpstreamTask } from './upstream/types.js'
 
@@ -24,7 +24,7 @@ export interface TaskLoaderOptions {
   cache: TaskCache
   batcher: Batcher
   /** Relays submits and images, which are not batched reads. */
-  upstream: Pick<UpstreamClient, 'forward'>
+  upstream: Pick<UpstreamClient, 'submit' | 'image'>
   now: () => number
   onCache?: (status: CacheStatus) => void
 }
@@ -39,7 +39,7 @@ export interface TaskLoaderOptions {
 export class TaskLoader {
   readonly #cache: TaskCache
   readonly #batcher: Batcher
-  readonly #upstream: Pick<UpstreamClient, 'forward'>
+  readonly #upstream: Pick<UpstreamClient, 'submit' | 'image'>
   readonly #now: () => number
   readonly #onCache: ((status: CacheStatus) => void) | undefined
 
@@ -84,21 +84,15 @@ export class TaskLoader {
    * moment ago; that memory is dropped so the next lookup asks upstream.
    */
   async submit (action: string, body: unknown, scope: Scope): Promise<{ statusCode: number, body: unknown }> {
-    const res = await this.#upstream.forward({ method: 'POST', path: `/mj/submit/${action}`, body: JSON.stringify(body ?? {}), credential: scope.credential })
-    const text = await res.body.text()
-    let answer: { code?: unknown, result?: unknown }
-    try {
-      answer = JSON.parse(text)
-    } catch {
-      throw new errors.UpstreamBadResponse(`submit answered HTTP ${res.statusCode} with a non-JSON body`)
-    }
-    if (CREATED.has(answer?.code as number) && typeof answer.result === 'string') this.#cache.delete(scope.partition, answer.result)
-    return { statusCode: res.statusCode, body: answer }
+    const answer = await this.#upstream.submit(action, JSON.stringify(body ?? {}), scope.credential)
+    const created = answer.body as { code?: unknown, result?: unknown } | null
+    if (CREATED.has(created?.code as number) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)
+    return answer
   }
 
   /** Relays a task's image; the caller streams the body. */
   image (id: string, scope: Scope): Promise<Dispatcher.ResponseData> {
-    return this.#upstream.forward({ method: 'GET', path: `/mj/image/${id}`, credential: scope.credential, accept: 'image/*' })
+    return this.#upstream.image(id, scope.credential)
   }
 
   /** Lookups in request order; a repeated id shares one lookup. A plain array when every id was a fresh hit. */

@@ -1,4 +1,9 @@
 import t from 'tap'
+import { pino } from 'pino'
+import { Batcher } from '../src/batcher.js'
+import { normalizeConfig } from '../src/config.js'
+import { UpstreamClient } from '../src/upstream/client.js'
+import { FakeUpstream } from './helpers/fake-upstream.js'
 import { setup, until } from './helpers/gateway.js'
 
 const get = (app: Awaited<ReturnType<typeof setup>>['app'], url: string) => app.inject({ method: 'GET', url })
@@ -118,4 +123,25 @@ t.test('forgets idle partitions once their calls settle', async (t) => {
   upstream.add({ id: '1' })
   await get(app, '/v1/tasks/1')
   t.same(app.gateway.batcher.stats, { lanes: 0, queued: 0, inFlight: 0, activeCalls: 0 })
+})
+
+t.test('a throwing observer never strands the lookups of its batch', async (t) => {
+  const upstream = await FakeUpstream.start()
+  t.teardown(() => upstream.close())
+  upstream.add({ id: '1' }, { id: '2' })
+  const client = new UpstreamClient({ ...normalizeConfig({ upstream: { baseUrl: upstream.url } }).upstream, logger: pino({ level: 'silent' }) })
+  t.teardown(() => client.close())
+  const observed: string[] = []
+  const batcher = new Batcher({
+    ...normalizeConfig().batch,
+    fetch: (ids) => client.listByCondition(ids),
+    onResult: () => { throw new Error('cache broke') },
+    onBatch: () => { throw new Error('metrics broke') },
+    onObserverError: (err) => observed.push(err.message)
+  })
+  const scope = { partition: 'p', credential: undefined }
+  const [a, b] = await Promise.all([batcher.load('1', scope), batcher.load('2', scope)])
+  t.same([a?.id, b?.id], ['1', '2'], 'both lookups resolved')
+  t.same(observed, ['cache broke', 'cache broke', 'metrics broke'], 'each failure was reported')
+  t.same(batcher.stats, { lanes: 0, queued: 0, inFlight: 0, activeCalls: 0 }, 'and the lane was released')
 })

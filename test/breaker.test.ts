@@ -180,6 +180,20 @@ t.test('gateway: 4xx answers (e.g. a bad pass-through key) never open the breake
   t.equal(upstream.calls.length, 6)
 })
 
+t.test('gateway: under pass-through, one tenant\'s 429s never open the breaker for the others', async (t) => {
+  const { app, upstream } = await setup(t, { breaker: { threshold: 2 }, upstream: { auth: 'passthrough', key: undefined, retries: 0 } })
+  upstream.add({ id: '1' })
+  for (let i = 0; i < 4; i++) {
+    upstream.script({ kind: 'status', status: 429, headers: { 'retry-after': '60' } })
+    const res = await app.inject({ method: 'GET', url: '/v1/tasks/1', headers: { authorization: 'Bearer sk-noisy-tenant' } })
+    t.equal(res.json().code, 'UPSTREAM_RATE_LIMITED')
+  }
+  t.equal(app.gateway.breaker.state, 'closed')
+  const res = await app.inject({ method: 'GET', url: '/v1/tasks/1', headers: { authorization: 'Bearer sk-quiet-tenant' } })
+  t.equal(res.statusCode, 200, 'the quiet tenant is served')
+  t.same(upstream.calls.map((c) => c.authorization), [...Array(4).fill('Bearer sk-noisy-tenant'), 'Bearer sk-quiet-tenant'])
+})
+
 t.test('gateway: a batch of many ids counts as one failure, and every waiter gets the error', async (t) => {
   const { app, upstream } = await setup(t, { breaker: { threshold: 2 } })
   upstream.script({ kind: 'status', status: 500 })

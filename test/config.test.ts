@@ -60,6 +60,13 @@ t.test('never echoes the CometAPI key in a config error', async (t) => {
   t.throws(() => configFromEnv({ COMETAPI_KEY: 'sk-1', UPSTREAM_AUTH: 'sometimes' }), /UPSTREAM_AUTH/)
 })
 
+t.test('never echoes the user or password of a base URL in a config error', async (t) => {
+  let message = ''
+  try { configFromEnv({ COMETAPI_BASE_URL: 'https://user:s3cretP4ss@proxy.example' }) } catch (err) { message = (err as Error).message }
+  t.match(message, /COMETAPI_BASE_URL: expected an http\(s\) URL, got "https:\/\/\(hidden\)@proxy.example"/)
+  t.notMatch(message, /s3cretP4ss/)
+})
+
 t.test('the README documents every environment variable', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
   for (const setting of SETTINGS) t.match(readme, `\`${setting.env}\``, `${setting.env} is in the README`)

@@ -8,6 +8,11 @@ export interface CircuitBreakerOptions {
   threshold: number
   /** How long an open circuit fails fast before one probe call is let through. */
   cooldownMs: number
+  /**
+   * Whether a 429 counts. Under pass-through tenancy a 429 is usually a limit
+   * on that tenant's own key, and must not open the circuit for every tenant.
+   */
+  countRateLimits?: boolean
   now?: () => number
   logger?: FastifyBaseLogger
 }
@@ -30,9 +35,10 @@ const AVAILABILITY_CODES: ReadonlySet<string> = new Set([
  * (say a client's bad pass-through key) shows upstream is up, so it must not
  * open the circuit for everyone else.
  */
-export function isAvailabilityFailure (err: unknown): boolean {
+export function isAvailabilityFailure (err: unknown, countRateLimits = true): boolean {
   const e = err as Partial<GatewayError> | undefined
   if (typeof e?.code !== 'string' || !AVAILABILITY_CODES.has(e.code)) return false
+  if (e.code === 'UPSTREAM_RATE_LIMITED' && !countRateLimits) return false
   const status = e.upstreamStatus
   return status === undefined || status < 400 || status >= 500 || status === 429
 }
@@ -56,7 +62,7 @@ export class CircuitBreaker {
   constructor (opts: CircuitBreakerOptions) {
     if (!Number.isInteger(opts.threshold) || opts.threshold < 1) throw new TypeError('threshold must be a positive integer')
     if (!Number.isInteger(opts.cooldownMs) || opts.cooldownMs < 0) throw new TypeError('cooldownMs must be a non-negative integer')
-    this.#opts = Object.freeze({ threshold: opts.threshold, cooldownMs: opts.cooldownMs, now: opts.now ?? Date.now })
+    this.#opts = Object.freeze({ threshold: opts.threshold, cooldownMs: opts.cooldownMs, countRateLimits: opts.countRateLimits ?? true, now: opts.now ?? Date.now })
     this.#log = opts.logger
   }
 
@@ -86,7 +92,7 @@ export class CircuitBreaker {
       this.#succeeded(probe)
       return result
     } catch (err) {
-      if (isAvailabilityFailure(err)) this.#failed(err as Error, probe)
+      if (isAvailabilityFailure(err, this.#opts.countRateLimits)) this.#failed(err as Error, probe)
       else this.#succeeded(probe)
       throw err
     } finally {

@@ -30,15 +30,6 @@ export interface UpstreamObserver {
   retried (): void
 }
 
-export interface ForwardRequest {
-  method: 'GET' | 'POST'
-  /** Path below the base URL, e.g. `/mj/submit/imagine`. */
-  path: string
-  body?: string
-  credential?: string
-  accept?: string
-}
-
 interface Attempt {
   status: number
   headers: Record<string, string | string[] | undefined>
@@ -86,7 +77,12 @@ function describeBody (text: string, credential: string | undefined): string {
   } catch {
     return text.length === 0 ? 'empty body' : 'non-JSON body'
   }
-  return credential === undefined || credential === '' ? description : description.replaceAll(credential, '[redacted]')
+  return mask(description, credential)
+}
+
+/** Upstream text with the credential it was sent replaced, should it echo it. */
+function mask (text: string, credential: string | undefined): string {
+  return credential === undefined || credential === '' ? text : text.replaceAll(credential, '[redacted]')
 }
 
 /**
@@ -173,21 +169,56 @@ export class UpstreamClient {
   }
 
   /**
-   * Relays one non-read call (a submit, an image) as it is: no retries, since
-   * a submit is not idempotent, and the body streamed back unbuffered. The
-   * caller owns the returned body stream.
+   * Relays `POST /mj/submit/{action}`: one attempt, since a submit is not
+   * idempotent; the answer read within the size bound, as upstream's status
+   * and JSON, with an echoed credential masked in its `description`.
    */
-  async forward (req: ForwardRequest): Promise<Dispatcher.ResponseData> {
-    const credential = req.credential ?? this.#opts.key
-    const headers: Record<string, string> = { accept: req.accept ?? 'application/json' }
-    if (req.body !== undefined) headers['content-type'] = 'application/json'
-    if (credential !== undefined) headers.authorization = `Bearer ${credential}`
+  async submit (action: string, body: string, credential: string | undefined): Promise<{ statusCode: number, body: unknown }> {
+    const key = credential ?? this.#opts.key
     const signal = AbortSignal.timeout(this.#opts.timeoutMs)
+    let text: string
+    let statusCode: number
     try {
-      return await this.#pool.request({ method: req.method, path: this.#prefix + req.path, headers, body: req.body, signal })
+      const res = await this.#pool.request({ method: 'POST', path: `${this.#prefix}/mj/submit/${action}`, headers: this.#headers(key, 'application/json', true), body, signal })
+      statusCode = res.statusCode
+      text = await this.#readBody(res)
     } catch (err) {
-      throw this.#classify(err, signal).failure
+      throw (err instanceof AttemptError ? err : this.#classify(err, signal)).failure
     }
+    let answer: unknown
+    try {
+      answer = JSON.parse(text)
+    } catch {
+      throw new errors.UpstreamBadResponse(`submit answered HTTP ${statusCode} with a non-JSON body`)
+    }
+    const described = answer as { description?: unknown } | null
+    if (typeof described?.description === 'string') described.description = mask(described.description, key)
+    return { statusCode, body: answer }
+  }
+
+  /**
+   * Streams `GET /mj/image/{id}` back unbuffered; the caller owns the body.
+   * The deadline covers the answer's headers only: a large image to a slow
+   * client may take longer, and a stalled one is cut by the body timeout.
+   */
+  async image (id: string, credential: string | undefined): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.#pool.request({
+        method: 'GET',
+        path: `${this.#prefix}/mj/image/${encodeURIComponent(id)}`,
+        headers: this.#headers(credential ?? this.#opts.key, 'image/*', false),
+        headersTimeout: this.#opts.timeoutMs
+      })
+    } catch (err) {
+      throw this.#classify(err, undefined).failure
+    }
+  }
+
+  #headers (credential: string | undefined, accept: string, json: boolean): Record<string, string> {
+    const headers: Record<string, string> = { accept }
+    if (json) headers['content-type'] = 'application/json'
+    if (credential !== undefined) headers.authorization = `Bearer ${credential}`
+    return headers
   }
 
   async close (): Promise<void> {
@@ -275,8 +306,8 @@ export class UpstreamClient {
     return new AttemptError(new errors.UpstreamBadResponse(reason), false)
   }
 
-  #classify (err: unknown, signal: AbortSignal): AttemptError {
-    if (signal.aborted || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+  #classify (err: unknown, signal: AbortSignal | undefined): AttemptError {
+    if (signal?.aborted === true || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
       return new AttemptError(new errors.UpstreamTimeout(this.#opts.timeoutMs), false)
     }
     const code = (err as { code?: string }).code ?? 'unknown'

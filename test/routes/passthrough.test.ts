@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { buildApp } from '../../src/app.js'
 import { startSimulator } from '../helpers/simulator.js'
 
@@ -49,4 +51,54 @@ t.test('relays task images from upstream', async (t) => {
   t.match(res.body, /<svg/)
   const missing = await app.inject('/mj/image/1234')
   t.equal(missing.statusCode, 404)
+})
+
+/** An upstream stand-in for the relayed routes: a slow image and a submit that echoes the key it was sent. */
+async function relayUpstream (t: Test): Promise<string> {
+  const server = createServer((req, res) => {
+    if (req.url === '/mj/image/slow') {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(CHUNK.length * 6) })
+      let sent = 0
+      const timer = setInterval(() => {
+        res.write(CHUNK)
+        if (++sent === 6) { clearInterval(timer); res.end() }
+      }, 100)
+      return
+    }
+    if (req.url === '/mj/submit/imagine') {
+      res.writeHead(401, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ description: `invalid token ${String(req.headers.authorization).slice(7)}`, type: 'upstream_error', code: 4 }))
+      return
+    }
+    if (req.url === '/mj/submit/blend') {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ code: 1, description: 'x'.repeat(4096), result: '1' }))
+      return
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+const CHUNK = Buffer.alloc(5000, 7)
+
+t.test('an image that takes longer than UPSTREAM_TIMEOUT_MS to stream still arrives whole', async (t) => {
+  const app = await buildApp({ upstream: { baseUrl: await relayUpstream(t), key: 'sk-relay-key-123456', timeoutMs: 250 } }, { logger: false })
+  t.teardown(() => app.close())
+  const res = await app.inject('/mj/image/slow')
+  t.equal(res.statusCode, 200)
+  t.equal(res.rawPayload.length, CHUNK.length * 6, 'every byte of the 600 ms stream')
+})
+
+t.test('a submit answer is read within the size bound and never echoes the key back', async (t) => {
+  const key = 'sk-relay-key-123456'
+  const app = await buildApp({ upstream: { baseUrl: await relayUpstream(t), key, maxBodyBytes: 2048 } }, { logger: false })
+  t.teardown(() => app.close())
+  const refused = await app.inject({ method: 'POST', url: '/mj/submit/imagine', payload: { prompt: 'x' } })
+  t.equal(refused.statusCode, 401, 'upstream\'s status passes through')
+  t.same(refused.json(), { description: 'invalid token [redacted]', type: 'upstream_error', code: 4 })
+  const oversized = await app.inject({ method: 'POST', url: '/mj/submit/blend', payload: {} })
+  t.equal(oversized.statusCode, 502)
+  t.equal(oversized.json().code, 'UPSTREAM_BAD_RESPONSE')
 })
