@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Scope } from './batcher.js'
+import type { GatewayConfig } from './config.js'
 import { errors, type GatewayError } from './errors.js'
+import { clientIdentifier } from './security/client-auth.js'
+import { securityPolicy } from './security/policy.js'
 import { isFinalStatus } from './task-status.js'
 import type { Lookup } from './task-loader.js'
 import type { UpstreamTask } from './upstream/types.js'
@@ -10,10 +13,11 @@ import type { UpstreamTask } from './upstream/types.js'
 /**
  * One event for one watch. `task` carries a task whose meaningful fields
  * differ from what this watch last got (or its first state); `error` with
- * `final: true` means the id left the watch (upstream does not know it), with
- * `final: false` that upstream is failing for now (sent once per outage, the id
- * stays watched); `done` that every id is final or gone; `shutdown` that the
- * gateway is closing. After `done` and `shutdown` the watch is closed.
+ * `final: true` means the id left the watch (upstream does not know it, or
+ * refused the credential with a 4xx), with `final: false` that upstream is
+ * failing for now (sent once per outage, the id stays watched); `done` that
+ * every id is final or gone; `shutdown` that the gateway is closing. After
+ * `done` and `shutdown` the watch is closed.
  */
 export type WatchEvent =
   | { readonly type: 'task', readonly id: string, readonly task: UpstreamTask, readonly version: string, readonly final: boolean }
@@ -52,6 +56,8 @@ export interface WatcherOptions {
   maxIdsPerConnection: number
   maxIds: number
   maxConnectionsPerClient: number
+  /** How long an id may stay unlisted before it is reported unknown; NOT_FOUND_GRACE_MS unless set. */
+  notFoundGraceMs?: number
   timers?: WatchTimers
   log?: { warn (obj: object, msg: string): void }
 }
@@ -77,6 +83,8 @@ interface Entry {
   error: GatewayError | undefined
   failing: boolean
   loading: boolean
+  /** Consecutive reads that found no task (upstream may not list a just-submitted one yet). */
+  misses: number
 }
 
 interface Partition {
@@ -94,6 +102,8 @@ interface Watch {
   /** Ids not final yet for this watch. */
   readonly open: Set<string>
   readonly entries: Entry[]
+  /** Ids already watched by others when this watch joined: their current state is owed, unless an event went out first. */
+  readonly replay: Set<string>
   closed: boolean
 }
 
@@ -105,6 +115,13 @@ const REAL_TIMERS: WatchTimers = {
   },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout)
 }
+
+/**
+ * Upstream may not list a task for a moment right after its submit, and the
+ * dashboard watches a task straight after submitting it: an id is reported
+ * unknown only once it has been missing for this long.
+ */
+export const NOT_FOUND_GRACE_MS = 10_000
 
 /** Keys whose value is noise: `rand` changes on every read of an unfinished preview. */
 const NOISE_PARAMS = ['rand']
@@ -139,10 +156,31 @@ export function taskVersion (task: UpstreamTask): string {
   return createHash('sha256').update(JSON.stringify(canonical(t))).digest('base64url').slice(0, 10)
 }
 
-/** Who a stream counts against: the tenant under pass-through auth, else the client's address. */
-export function watchClientOf (request: FastifyRequest): string {
-  const scope = request.scope
-  return scope.credential === undefined ? `ip:${request.ip}` : scope.partition
+const identifiers = new WeakMap<GatewayConfig, (request: FastifyRequest) => string | undefined>()
+
+/**
+ * Who a stream counts against (WATCH_MAX_CONNECTIONS_PER_CLIENT): the client
+ * key the security layer accepted when GATEWAY_API_KEYS is set, else the
+ * client's address. Never a pass-through credential: anyone can make up
+ * bearer tokens, so counting by them would be no limit at all.
+ */
+export function watchClientOf (request: FastifyRequest, config: GatewayConfig): string {
+  let identify = identifiers.get(config)
+  if (identify === undefined) {
+    identify = clientIdentifier(securityPolicy(config))
+    identifiers.set(config, identify)
+  }
+  return identify(request) ?? `ip:${request.ip}`
+}
+
+/**
+ * True when upstream answered the lookup with a 4xx other than 429: it
+ * refused the request itself (a bad pass-through key, typically), and asking
+ * again would be refused the same way.
+ */
+function isRejection (error: GatewayError): boolean {
+  const status = error.upstreamStatus
+  return status !== undefined && status >= 400 && status < 500 && status !== 429
 }
 
 /**
@@ -153,10 +191,13 @@ export function watchClientOf (request: FastifyRequest): string {
  * BATCH_MAX_IDS) upstream calls per interval, not K times that.
  *
  * A watch first gets the current state of each id (loaded at once for ids
- * nobody watched yet), then only changes. An id leaves the watch set when it
- * turns final (after that state was delivered), when upstream does not know
- * it, or when its last watch closes. Upstream failures keep the id watched:
- * each watch hears of the failure once and the next good read resumes.
+ * nobody watched yet, else the last read or the current outage, even while a
+ * read is in flight), then only changes. An id leaves the watch set when it
+ * turns final (after that state was delivered), when upstream has not listed
+ * it for NOT_FOUND_GRACE_MS, when upstream refuses the lookup with a 4xx
+ * (not 429), or when its last watch closes. Other upstream failures keep the
+ * id watched: each watch hears of the failure once and the next good read
+ * resumes.
  *
  * Ticks never overlap: the next one is scheduled when the last one ends, and
  * only while something is watched, so an idle gateway holds no timer.
@@ -166,6 +207,8 @@ export class Watcher {
   readonly #partitions = new Map<string, Partition>()
   readonly #watches = new Set<Watch>()
   readonly #clients = new Map<string, number>()
+  /** Null reads before an id is unknown: see the constructor. */
+  readonly #notFoundReads: number
   #size = 0
   #timer: unknown
   #ticking: Promise<void> | undefined
@@ -176,7 +219,12 @@ export class Watcher {
     for (const key of ['intervalMs', 'maxIdsPerConnection', 'maxIds', 'maxConnectionsPerClient'] as const) {
       if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new RangeError(`Watcher: ${key} must be a positive integer`)
     }
-    this.#opts = Object.freeze({ ...opts, timers: opts.timers ?? REAL_TIMERS })
+    const grace = opts.notFoundGraceMs ?? NOT_FOUND_GRACE_MS
+    if (!Number.isInteger(grace) || grace < 0) throw new RangeError('Watcher: notFoundGraceMs must be a non-negative integer')
+    this.#opts = Object.freeze({ ...opts, notFoundGraceMs: grace, timers: opts.timers ?? REAL_TIMERS })
+    // Only an id's first read can come off-beat (the load when it joins); the ticks after it are at
+    // least intervalMs apart, so 2 + ceil(grace / interval) null reads span the whole grace.
+    this.#notFoundReads = grace === 0 ? 1 : 2 + Math.ceil(grace / opts.intervalMs)
   }
 
   get stats (): WatcherStats {
@@ -209,6 +257,7 @@ export class Watcher {
       delivered: new Map(req.seen ?? []),
       open: new Set(ids),
       entries: [],
+      replay: new Set(),
       closed: false
     }
     this.#watches.add(watch)
@@ -220,7 +269,11 @@ export class Watcher {
       entry.watches.add(watch)
       watch.entries.push(entry)
       if (created) fresh.push(entry)
-      else if (!entry.loading) known.push(entry)
+      else {
+        // Even while a read is in flight: a failing one would tell this watch nothing (sent once per outage).
+        known.push(entry)
+        watch.replay.add(id)
+      }
     }
     const handle: WatchHandle = {
       ids,
@@ -231,6 +284,8 @@ export class Watcher {
     queueMicrotask(() => {
       for (const entry of known) {
         if (watch.closed) return
+        // A read that landed first already told this watch; versions dedupe tasks, this dedupes errors.
+        if (!watch.replay.delete(entry.id) || entry.partition.entries.get(entry.id) !== entry) continue
         if (entry.version !== undefined) this.#offer(entry, watch)
         else if (entry.error !== undefined) this.#send(watch, { type: 'error', id: entry.id, error: entry.error, final: false })
       }
@@ -283,7 +338,7 @@ export class Watcher {
     }
     const existing = partition.entries.get(id)
     if (existing !== undefined) return { entry: existing, created: false }
-    const entry: Entry = { id, partition, watches: new Set(), task: undefined, version: undefined, error: undefined, failing: false, loading: false }
+    const entry: Entry = { id, partition, watches: new Set(), task: undefined, version: undefined, error: undefined, failing: false, loading: false, misses: 0 }
     partition.entries.set(id, entry)
     this.#size++
     return { entry, created: true }
@@ -300,24 +355,30 @@ export class Watcher {
       lookups = entries.map(() => ({ error: err as GatewayError }))
     }
     let failed = 0
+    let refused = 0
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
       entry.loading = false
       if (entry.partition.entries.get(entry.id) !== entry) continue
       const lookup = lookups[i]!
-      if (lookup.error !== undefined) {
+      if (lookup.error !== undefined && isRejection(lookup.error)) {
+        refused++
+        this.#gone(entry, lookup.error)
+      } else if (lookup.error !== undefined) {
         failed++
         this.#failed(entry, lookup.error)
       } else if (lookup.task === null) {
-        this.#unknown(entry)
+        if (++entry.misses >= this.#notFoundReads) this.#gone(entry, new errors.TaskNotFound(entry.id))
       } else {
         this.#update(entry, lookup.task)
       }
     }
     if (failed > 0) this.#opts.log?.warn({ failed, ids: entries.length }, 'watcher: upstream lookups failed; the ids stay watched')
+    if (refused > 0) this.#opts.log?.warn({ refused, ids: entries.length }, 'watcher: upstream refused the lookups (4xx); the ids are dropped')
   }
 
   #update (entry: Entry, task: UpstreamTask): void {
+    entry.misses = 0
     entry.failing = false
     entry.error = undefined
     const version = taskVersion(task)
@@ -339,9 +400,10 @@ export class Watcher {
     if (final) this.#settle(watch, entry)
   }
 
-  #unknown (entry: Entry): void {
+  /** The id is over for every watch of it: a final error, then out of the watch set. */
+  #gone (entry: Entry, error: GatewayError): void {
     for (const watch of [...entry.watches]) {
-      this.#send(watch, { type: 'error', id: entry.id, error: new errors.TaskNotFound(entry.id), final: true })
+      this.#send(watch, { type: 'error', id: entry.id, error, final: true })
       this.#settle(watch, entry)
     }
     this.#drop(entry)
@@ -366,6 +428,7 @@ export class Watcher {
 
   #send (watch: Watch, event: WatchEvent): void {
     if (watch.closed) return
+    if (event.type === 'task' || event.type === 'error') watch.replay.delete(event.id)
     try {
       watch.onEvent(event)
     } catch (err) {

@@ -26,11 +26,16 @@ async function harness (t: Teardown, options: GatewayOptions = {}): Promise<Harn
   const clock = new ManualClock()
   const app = await buildApp({
     ...options,
-    upstream: { baseUrl: started.url, key: started.key },
+    upstream: { baseUrl: started.url, key: started.key, ...options.upstream },
     watch: { intervalMs: 3_600_000, ...options.watch }
   }, { logger: false, now: clock.now })
-  t.teardown(() => app.close())
   const sockets = new Set<Socket>()
+  t.teardown(async () => {
+    const closing = app.close()
+    // fetch may leave a connection it never sent a request on; the server would wait keepAliveTimeout (72 s) for it.
+    for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy()
+    await closing
+  })
   app.server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
@@ -149,7 +154,11 @@ t.test('reconnect with Last-Event-ID resumes without duplicates', async (t) => {
   const unknown = '1700000000000999'
   const url = `${h.base}/v1/tasks/stream?ids=${moving},${still},${final},${unknown}`
   const first = await SseReader.open(url)
-  await waitFor(() => first.events.length === 4, 'the first states')
+  await waitFor(() => first.events.length === 3, 'the first states')
+  // The unknown id is reported only after the not-found grace: two more polls at this interval.
+  await h.step(0)
+  await h.step(0)
+  await waitFor(() => first.events.length === 4, 'the unknown id')
   t.match(first.events.find((f) => f.event === 'error'), { event: 'error', data: JSON.stringify({ id: unknown, code: 'GW_ERR_TASK_NOT_FOUND', message: `Task ${unknown} not found` }) })
   const lastId = first.lastId!
   first.abort()
@@ -222,6 +231,51 @@ t.test('refusals are JSON errors before the stream opens', async (t) => {
   t.equal(refused.status, 429)
   t.match(await refused.json(), { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS', message: /WATCH_MAX_CONNECTIONS_PER_CLIENT/ })
   open.abort()
+})
+
+t.test('pass-through streams count against the client address, whatever bearer token each one sends', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined }, watch: { maxConnectionsPerClient: 1 } })
+  const url = `${h.base}/v1/tasks/stream?ids=${h.started.sim.seedIds.modal}`
+  const open = await SseReader.open(url, { authorization: `Bearer ${h.started.key}` })
+  t.equal(open.response.status, 200)
+  for (const token of ['made-up-1', 'made-up-2']) {
+    const refused = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(refused.status, 429, `${token}: a new bearer token is not a new client`)
+    if (refused.status !== 429) await refused.body?.cancel() // an open stream: do not wait for its end
+    else t.match(await refused.json(), { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS' })
+  }
+  open.abort()
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the stream to go')
+})
+
+t.test('with GATEWAY_API_KEYS, streams count against the client key', async (t) => {
+  const keys = ['client-key-one-0123456789', 'client-key-two-0123456789']
+  const h = await harness(t, { security: { apiKeys: keys.join(',') }, watch: { maxConnectionsPerClient: 1 } })
+  const url = `${h.base}/v1/tasks/stream?ids=${h.started.sim.seedIds.modal}`
+  const one = await SseReader.open(url, { 'x-api-key': keys[0]! })
+  const two = await SseReader.open(url, { 'x-api-key': keys[1]! })
+  t.same([one.response.status, two.response.status], [200, 200], 'two keys from one address are two clients')
+  const again = await fetch(url, { headers: { 'x-api-key': keys[0]! } })
+  t.equal(again.status, 429, 'the same key again is over its limit')
+  if (again.status !== 429) await again.body?.cancel()
+  else t.match(await again.json(), { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS' })
+  one.abort()
+  two.abort()
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the streams to go')
+})
+
+t.test('a pass-through key upstream rejects ends the stream with a final error per id, not endless retries', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined } })
+  const ids = [h.started.sim.seedIds.modal, h.started.sim.seedIds.success]
+  const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${ids.join(',')}`, { authorization: 'Bearer not-a-cometapi-key' })
+  t.equal(sse.response.status, 200)
+  await waitFor(() => sse.ended, 'the stream to end')
+  const errors = sse.events.filter((f) => f.event === 'error').map((f) => JSON.parse(f.data!))
+  t.match(errors, [{ id: ids[0], code: 'UPSTREAM_ERROR', message: /HTTP 401/ }, { id: ids[1], code: 'UPSTREAM_ERROR', message: /HTTP 401/ }])
+  t.ok(errors.every((e) => e.retrying === undefined), 'final, not retrying')
+  t.match(sse.lastId, /:!\.!$/, 'both ids marked gone, so a resume does not watch them again')
+  t.same(sse.events.at(-1), { event: 'done', data: '{}' })
+  t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
 })
 
 t.test('closing the gateway ends open streams instead of waiting for them', async (t) => {

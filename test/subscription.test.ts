@@ -119,6 +119,10 @@ t.test('an unknown id gets an error event for that id, not a dead socket', async
   const live = h.started.sim.createTask(h.started.key, { prompt: 'still going' })
   const client = wsClient(t, h.wsUrl)
   const sub = subscribe(client, ['1700000000000999', live])
+  await waitFor(() => sub.results.length >= 1, 'the live task')
+  // The unknown id is reported only after the not-found grace: two more polls at this interval.
+  await h.step(0)
+  await h.step(0)
   await waitFor(() => sub.results.length >= 2, 'both ids')
   const error = sub.results.find((r) => r.errors !== undefined)
   t.match(error, { data: null, errors: [{ message: 'Task 1700000000000999 not found', path: ['taskUpdates'], extensions: { code: 'GW_ERR_TASK_NOT_FOUND', id: '1700000000000999' } }] })
@@ -169,6 +173,45 @@ t.test('pass-through tenancy: subscriptions poll with the subscriber\'s own key'
   t.match(owner.results[0], { data: { taskUpdates: { id } } })
   t.match(h.started.sim.calls.at(-1), { keyLabel: 'key#0' }, 'polled with the subscriber\'s own key')
   owner.stop()
+})
+
+t.test('pass-through subscriptions count against the client address, not the bearer token', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined }, watch: { maxConnectionsPerClient: 1 } })
+  const id = h.started.sim.seedIds.modal
+  const keyed = (authorization: string): Client => {
+    class KeyedSocket extends WebSocket {
+      constructor (url: string, protocols?: string | string[]) { super(url, protocols, { headers: { authorization } }) }
+    }
+    const client = createClient({ url: h.wsUrl, webSocketImpl: KeyedSocket, retryAttempts: 0 })
+    t.teardown(() => client.dispose())
+    return client
+  }
+  const owner = subscribe(keyed(`Bearer ${h.started.key}`), [id])
+  await waitFor(() => owner.results.length === 1, 'the owner\'s subscription')
+  const other = subscribe(keyed('Bearer made-up-token'), [id])
+  // An accepted subscription would stay open: settle on its first result instead of waiting for an end.
+  const outcome = await Promise.race([other.ended, waitFor(() => other.results.length > 0, 'a result').then(() => 'subscribed')])
+  t.match(outcome, { error: [{ extensions: { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS' } }] }, 'a new bearer token is not a new client')
+  other.stop()
+  owner.stop()
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the subscription to leave')
+})
+
+t.test('a pass-through key upstream rejects completes the subscription with a final error per id', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined } })
+  class JunkSocket extends WebSocket {
+    constructor (url: string, protocols?: string | string[]) { super(url, protocols, { headers: { authorization: 'Bearer not-a-cometapi-key' } }) }
+  }
+  const client = createClient({ url: h.wsUrl, webSocketImpl: JunkSocket, retryAttempts: 0 })
+  t.teardown(() => client.dispose())
+  const id = h.started.sim.seedIds.modal
+  const sub = subscribe(client, [id])
+  await waitFor(() => sub.results.length >= 1, 'the error')
+  t.match(sub.results, [{ data: null, errors: [{ message: /HTTP 401/, extensions: { code: 'UPSTREAM_ERROR', id } }] }])
+  t.notOk(sub.results[0]!.errors![0]!.extensions!.retrying, 'not retrying')
+  const open = waitFor(() => false, 'completion', 2000).catch(() => 'still open')
+  t.equal(await Promise.race([sub.ended, open]), 'complete', 'completes instead of polling a rejected key forever')
+  t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
 })
 
 t.test('leak: 200 sockets subscribe and vanish mid-stream, the watch set empties', async (t) => {

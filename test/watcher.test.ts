@@ -1,10 +1,10 @@
 import t from 'tap'
 import type { Scope } from '../src/batcher.js'
 import { buildApp } from '../src/app.js'
-import { errors } from '../src/errors.js'
+import { errors, type GatewayError } from '../src/errors.js'
 import type { Lookup } from '../src/task-loader.js'
 import type { UpstreamTask } from '../src/upstream/types.js'
-import { taskVersion, Watcher, type WatchEvent, type WatcherOptions, type WatchTimers } from '../src/watcher.js'
+import { NOT_FOUND_GRACE_MS, taskVersion, Watcher, type WatchEvent, type WatcherOptions, type WatchTimers } from '../src/watcher.js'
 import { ManualClock } from './helpers/gateway.js'
 import { startSimulator } from './helpers/simulator.js'
 
@@ -23,13 +23,23 @@ class FakeTimers implements WatchTimers {
   clearTimeout (handle: unknown): void { this.pending.delete(handle as number) }
 }
 
-/** A loader over a map of tasks: `null` for unknown ids, an error while `failing` is set. */
+/** A loader over a map of tasks: `null` for unknown ids, an error while `failing` is set; `hold()` keeps the next read in flight. */
 class FakeLoader {
   readonly tasks = new Map<string, UpstreamTask>()
   readonly calls: string[][] = []
   failing: Error | undefined
+  #held: Promise<void> | undefined
+  hold (): () => void {
+    let release!: () => void
+    this.#held = new Promise((resolve) => { release = resolve })
+    return release
+  }
+
   async loadMany (ids: readonly string[]): Promise<Lookup[]> {
     this.calls.push([...ids])
+    const held = this.#held
+    this.#held = undefined
+    if (held !== undefined) await held
     return ids.map((id): Lookup => this.failing !== undefined
       ? { error: this.failing as never }
       : { task: this.tasks.get(id) ?? null, cache: 'miss', ageMs: 0 })
@@ -108,11 +118,16 @@ t.test('watchers of the same ids share one poll', async (t) => {
 })
 
 t.test('an unknown id gets a final error and leaves; the others go on', async (t) => {
-  const { watcher, loader } = make()
+  // 2000 ms of grace over 1000 ms ticks: the read on joining, then three ticks.
+  const { watcher, loader } = make({ notFoundGraceMs: 2000 })
   loader.tasks.set('a', { id: 'a', status: 'SUBMITTED', progress: '0%' })
   const c = collect()
   watcher.watch({ ids: ['a', 'nope'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
   await settle()
+  await watcher.tick()
+  await watcher.tick()
+  t.same(c.summary(), ['a:SUBMITTED:0%'], 'nothing for the id while it may just not be listed yet')
+  await watcher.tick()
   t.same(c.summary(), ['a:SUBMITTED:0%', 'nope:error:GW_ERR_TASK_NOT_FOUND'])
   t.equal(watcher.stats.ids, 1)
   loader.tasks.set('a', { id: 'a', status: 'CANCEL', progress: '' })
@@ -139,6 +154,149 @@ t.test('an upstream outage is reported once per watch and the id stays watched',
   await watcher.tick()
   t.same(c.summary().at(-1), 'a:IN_PROGRESS:15%', 'resumes when upstream is back')
   t.equal(watcher.stats.ids, 1)
+})
+
+t.test('a just-submitted id not listed yet is polled through the grace period and then delivered', async (t) => {
+  const { watcher, loader } = make()
+  const c = collect()
+  const h = watcher.watch({ ids: ['new'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
+  await settle()
+  await watcher.tick()
+  t.same(c.summary(), [], 'no event, and no final error, for an id upstream has not listed yet')
+  t.equal(watcher.stats.ids, 1, 'still watched')
+  loader.tasks.set('new', { id: 'new', status: 'NOT_START', progress: '0%' })
+  await watcher.tick()
+  t.same(c.summary(), ['new:NOT_START:0%'])
+  t.notOk(h.closed)
+})
+
+t.test('the not-found grace covers NOT_FOUND_GRACE_MS of ticks, counted afresh after each sighting', async (t) => {
+  t.equal(NOT_FOUND_GRACE_MS, 10_000)
+  const { watcher, loader } = make({ intervalMs: 3000 })
+  const c = collect()
+  watcher.watch({ ids: ['x'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
+  await settle()
+  // The read on joining may land just before a tick, so it does not count as time: 2 + ceil(10 s / 3 s) reads.
+  for (let i = 0; i < 4; i++) await watcher.tick()
+  t.same(c.summary(), [], 'five reads, the four ticks only nine seconds apart at least: still in grace')
+  await watcher.tick()
+  t.same(c.summary(), ['x:error:GW_ERR_TASK_NOT_FOUND', 'done'], 'the sixth read, twelve seconds of ticks: unknown')
+  t.equal(watcher.stats.ids, 0)
+  t.equal(loader.calls.length, 6)
+
+  const later = collect()
+  watcher.watch({ ids: ['y'], scope: SCOPE, client: 'c1', onEvent: later.onEvent })
+  await settle()
+  for (let i = 0; i < 4; i++) await watcher.tick()
+  loader.tasks.set('y', { id: 'y', status: 'SUBMITTED', progress: '0%' })
+  await watcher.tick()
+  loader.tasks.delete('y')
+  for (let i = 0; i < 5; i++) await watcher.tick()
+  t.same(later.summary(), ['y:SUBMITTED:0%'], 'a sighting restarts the count')
+  await watcher.tick()
+  t.same(later.summary(), ['y:SUBMITTED:0%', 'y:error:GW_ERR_TASK_NOT_FOUND', 'done'])
+})
+
+t.test('an upstream rejection of the credential (4xx) is final for the ids; 429 and 5xx are retried', async (t) => {
+  const { watcher, loader } = make()
+  const refused: GatewayError = new errors.UpstreamError('HTTP 401: invalid_token')
+  refused.upstreamStatus = 401
+  loader.failing = refused
+  const c = collect()
+  watcher.watch({ ids: ['a', 'b'], scope: { partition: 'cred:junk', credential: 'junk' }, client: 'c1', onEvent: c.onEvent })
+  await settle()
+  t.same(c.summary(), ['a:error:UPSTREAM_ERROR', 'b:error:UPSTREAM_ERROR', 'done'], 'final errors, no retrying')
+  t.same(watcher.stats, { ...watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false }, 'nothing left to poll')
+
+  for (const status of [429, 500, 503]) {
+    const transient: GatewayError = status === 429 ? new errors.UpstreamRateLimited('slow down') : new errors.UpstreamError(`HTTP ${status}`)
+    transient.upstreamStatus = status
+    loader.failing = transient
+    const w = collect()
+    const h = watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: w.onEvent })
+    await settle()
+    await watcher.tick()
+    t.same(w.summary(), [`a:error:${transient.code}:retrying`], `${status}: once, retrying`)
+    t.equal(watcher.stats.ids, 1, `${status}: still watched`)
+    h.close()
+  }
+  for (const status of [400, 403, 404]) {
+    const answer: GatewayError = new errors.UpstreamError(`HTTP ${status}`)
+    answer.upstreamStatus = status
+    loader.failing = answer
+    const w = collect()
+    watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: w.onEvent })
+    await settle()
+    t.same(w.summary(), ['a:error:UPSTREAM_ERROR', 'done'], `${status}: final`)
+  }
+  t.equal(watcher.stats.ids, 0)
+})
+
+t.test('a watch that joins while a failing read is in flight gets the last good state at once', async (t) => {
+  const { watcher, loader } = make()
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '31%' })
+  const first = collect()
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: first.onEvent })
+  await settle()
+  loader.failing = new errors.UpstreamUnavailable('down')
+  await watcher.tick()
+  t.same(first.summary(), ['a:IN_PROGRESS:31%', 'a:error:UPSTREAM_UNAVAILABLE:retrying'])
+
+  const release = loader.hold()
+  const ticking = watcher.tick()
+  const late = collect()
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c2', onEvent: late.onEvent })
+  await settle()
+  t.same(late.summary(), ['a:IN_PROGRESS:31%'], 'the known state, without waiting for the read in flight')
+  release()
+  await ticking
+  t.same(late.summary(), ['a:IN_PROGRESS:31%'], 'the failing read adds nothing')
+  loader.failing = undefined
+  await watcher.tick()
+  t.same(late.summary(), ['a:IN_PROGRESS:31%'], 'recovery with the same state: no duplicate')
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '46%' })
+  await watcher.tick()
+  t.same(late.summary(), ['a:IN_PROGRESS:31%', 'a:IN_PROGRESS:46%'])
+})
+
+t.test('a watch that joins while a failing read is in flight, with no state known yet, gets the outage at once and once', async (t) => {
+  const { watcher, loader } = make()
+  loader.failing = new errors.UpstreamUnavailable('down')
+  const first = collect()
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: first.onEvent })
+  await settle()
+  t.same(first.summary(), ['a:error:UPSTREAM_UNAVAILABLE:retrying'])
+
+  const release = loader.hold()
+  const ticking = watcher.tick()
+  const late = collect()
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c2', onEvent: late.onEvent })
+  await settle()
+  t.same(late.summary(), ['a:error:UPSTREAM_UNAVAILABLE:retrying'], 'the current outage, without waiting for the read in flight')
+  release()
+  await ticking
+  await watcher.tick()
+  t.same(late.summary(), ['a:error:UPSTREAM_UNAVAILABLE:retrying'], 'and only once')
+  loader.failing = undefined
+  loader.tasks.set('a', { id: 'a', status: 'SUBMITTED', progress: '0%' })
+  await watcher.tick()
+  t.same(late.summary().at(-1), 'a:SUBMITTED:0%')
+})
+
+t.test('a watch that joins while an entry\'s first read is in flight gets its state once, when the read lands', async (t) => {
+  const { watcher, loader } = make()
+  loader.tasks.set('a', { id: 'a', status: 'SUBMITTED', progress: '0%' })
+  const release = loader.hold()
+  const first = collect()
+  const late = collect()
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: first.onEvent })
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c2', onEvent: late.onEvent })
+  await settle()
+  t.same(late.summary(), [])
+  release()
+  await settle()
+  t.same(first.summary(), ['a:SUBMITTED:0%'])
+  t.same(late.summary(), ['a:SUBMITTED:0%'])
 })
 
 t.test('seen versions (a resume) are not sent again', async (t) => {

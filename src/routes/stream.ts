@@ -7,7 +7,7 @@ import { watchClientOf, type WatchEvent, type WatchHandle } from '../watcher.js'
 
 export const STREAM_PATH = '/v1/tasks/stream'
 
-/** Marks in an event id: nothing delivered yet, and an id that left the stream (unknown upstream). */
+/** Marks in an event id: nothing delivered yet, and an id that left the stream (unknown upstream, or its lookup refused). */
 const NONE = '*'
 const GONE = '!'
 const EVENT_ID = /^1:([A-Za-z0-9_-]{8}):([A-Za-z0-9_\-*!.]*)$/
@@ -21,7 +21,7 @@ function listHash (ids: readonly string[]): string {
  * The SSE resume scheme. Every event id carries the whole delivered state of
  * the stream: `1:<list hash>:<v0>.<v1>...`, one slot per requested id in
  * request order, holding the task version last sent for it, `*` when nothing
- * was sent yet, or `!` when the id was reported unknown. EventSource sends the
+ * was sent yet, or `!` when the id left with a final error. EventSource sends the
  * last id back as `Last-Event-ID` on its own reconnect (same URL), so a
  * reconnect, to this instance or any other, knows exactly what the client
  * has: equal versions are not sent again and `!` ids are not watched again.
@@ -87,6 +87,7 @@ export default async function streamRoutes (app: FastifyInstance): Promise<void>
           stream.write(frame('task', event.task, encodeEventId(hash, slots)))
           break
         case 'error': {
+          // Final: unknown upstream, or the credential was refused (4xx); either way not watched again on resume.
           const data = { id: event.id, code: event.error.code, message: event.error.message, ...(event.final ? {} : { retrying: true }) }
           if (event.final) slots[position.get(event.id)!] = GONE
           // A passing outage changes nothing the client has, so it moves no event id.
@@ -107,11 +108,11 @@ export default async function streamRoutes (app: FastifyInstance): Promise<void>
 
     if (watched.length > 0) {
       // Throws the limit errors (400/429/503) while a JSON answer can still be sent.
-      handle = app.watcher.watch({ ids: watched, scope: request.scope, client: watchClientOf(request), seen, onEvent })
+      handle = app.watcher.watch({ ids: watched, scope: request.scope, client: watchClientOf(request, config), seen, onEvent })
       heartbeat = setInterval(() => { stream.write(': ping\n\n') }, config.watch.heartbeatMs)
       heartbeat.unref()
     } else {
-      // Every id was reported unknown before the reconnect: nothing left to watch.
+      // Every id left with a final error before the reconnect: nothing left to watch.
       queueMicrotask(() => onEvent({ type: 'done' }))
     }
     // Client gone mid-stream: release the watch at once, whatever side noticed first.
