@@ -155,7 +155,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'WATCH_INTERVAL_MS', path: ['watch', 'intervalMs'], rule: int(50, 3_600_000), default: 3_000, doc: 'How often the live-update watcher polls every watched id (through the cache and batcher). Keep it above `CACHE_TTL_MS`, or ticks may see cached copies.' },
   { env: 'WATCH_MAX_IDS_PER_CONNECTION', path: ['watch', 'maxIdsPerConnection'], rule: int(1, 10_000), default: 100, doc: 'Most task ids one live stream (SSE connection or GraphQL subscription) may watch; more gets 400.' },
   { env: 'WATCH_MAX_IDS', path: ['watch', 'maxIds'], rule: int(1, 10_000_000), default: 10_000, doc: 'Most distinct task ids the process watches at once; a stream that would pass it gets 503.' },
-  { env: 'WATCH_MAX_CONNECTIONS_PER_CLIENT', path: ['watch', 'maxConnectionsPerClient'], rule: int(1, 100_000), default: 20, doc: 'Most live streams open at once per client (credential, else IP address); more gets 429.' },
+  { env: 'WATCH_MAX_CONNECTIONS_PER_CLIENT', path: ['watch', 'maxConnectionsPerClient'], rule: int(1, 100_000), default: 20, doc: 'Most live streams open at once per client (client key when GATEWAY_API_KEYS is set, else IP address); more gets 429.' },
   { env: 'SSE_HEARTBEAT_MS', path: ['watch', 'heartbeatMs'], rule: int(100, 600_000), default: 15_000, doc: 'Interval of the `: ping` comment on SSE streams and of the ping on GraphQL WebSockets.' }
 ] as const satisfies readonly Setting[])
 

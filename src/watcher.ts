@@ -156,8 +156,6 @@ export function taskVersion (task: UpstreamTask): string {
   return createHash('sha256').update(JSON.stringify(canonical(t))).digest('base64url').slice(0, 10)
 }
 
-const identifiers = new WeakMap<GatewayConfig, (request: FastifyRequest) => string | undefined>()
-
 /**
  * Who a stream counts against (WATCH_MAX_CONNECTIONS_PER_CLIENT): the client
  * key the security layer accepted when GATEWAY_API_KEYS is set, else the
@@ -165,12 +163,8 @@ const identifiers = new WeakMap<GatewayConfig, (request: FastifyRequest) => stri
  * bearer tokens, so counting by them would be no limit at all.
  */
 export function watchClientOf (request: FastifyRequest, config: GatewayConfig): string {
-  let identify = identifiers.get(config)
-  if (identify === undefined) {
-    identify = clientIdentifier(securityPolicy(config))
-    identifiers.set(config, identify)
-  }
-  return identify(request) ?? `ip:${request.ip}`
+  // Worked out per stream: opening one is rare next to reading tasks, and it keeps no state here.
+  return clientIdentifier(securityPolicy(config))(request) ?? `ip:${request.ip}`
 }
 
 /**
@@ -361,7 +355,9 @@ export class Watcher {
       entry.loading = false
       if (entry.partition.entries.get(entry.id) !== entry) continue
       const lookup = lookups[i]!
-      if (lookup.error !== undefined && isRejection(lookup.error)) {
+      // Only a tenant's own credential is final when refused; a refused gateway key is an
+      // operator's outage to fix, and its watchers wait for it like any other outage.
+      if (lookup.error !== undefined && scope.credential !== undefined && isRejection(lookup.error)) {
         refused++
         this.#gone(entry, lookup.error)
       } else if (lookup.error !== undefined) {

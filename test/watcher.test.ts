@@ -225,11 +225,21 @@ t.test('an upstream rejection of the credential (4xx) is final for the ids; 429 
     answer.upstreamStatus = status
     loader.failing = answer
     const w = collect()
-    watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: w.onEvent })
+    watcher.watch({ ids: ['a'], scope: { partition: 'cred:junk', credential: 'junk' }, client: 'c1', onEvent: w.onEvent })
     await settle()
     t.same(w.summary(), ['a:error:UPSTREAM_ERROR', 'done'], `${status}: final`)
   }
   t.equal(watcher.stats.ids, 0)
+
+  // The gateway's own key refused is an operator's outage: its watchers wait, as for any outage.
+  loader.failing = refused
+  const keyed = collect()
+  const h = watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: keyed.onEvent })
+  await settle()
+  await watcher.tick()
+  t.same(keyed.summary(), ['a:error:UPSTREAM_ERROR:retrying'], 'key mode: a refused gateway key is retried')
+  t.equal(watcher.stats.ids, 1)
+  h.close()
 })
 
 t.test('a watch that joins while a failing read is in flight gets the last good state at once', async (t) => {
