@@ -9,7 +9,7 @@ import { UpstreamClient } from './upstream/client.js'
 import { CircuitBreaker, type BreakerState } from './upstream/breaker.js'
 import { loadShedding } from './load-shedding.js'
 import { tenancy } from './tenancy.js'
-import { pageSecurityHeaders, security, securityPolicy } from './security/index.js'
+import { pageSecurityHeaders, security } from './security/index.js'
 import { errorHandler } from './error-handler.js'
 import { graphql } from './graphql/index.js'
 import { watcherPlugin } from './watcher.js'
@@ -157,7 +157,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   await app.register(graphql)
   // The HTML pages in a context of their own, so their security headers cost the API nothing.
   // GraphiQL and /docs are off in production unless GRAPHIQL_ENABLED / DOCS_ENABLED say otherwise.
-  const policy = securityPolicy(config)
+  const { policy } = app.security
   await app.register(async function pages (scope) {
     await pageSecurityHeaders(scope, policy)
     await scope.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds })

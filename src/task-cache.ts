@@ -46,8 +46,8 @@ export class TaskCache {
     return this.#lru?.get(partition + '\0' + id)
   }
 
-  isFresh (entry: CacheEntry): boolean {
-    return this.#opts.now() < entry.freshUntil
+  isFresh (entry: CacheEntry, now = this.#opts.now()): boolean {
+    return now < entry.freshUntil
   }
 
   set (partition: string, id: string, task: UpstreamTask | null): void {

@@ -58,9 +58,10 @@ export class TaskLoader {
    */
   load (id: string, scope: Scope): Lookup | Promise<Lookup> {
     const entry = this.#cache.get(scope.partition, id)
-    if (entry !== undefined && this.#cache.isFresh(entry)) {
+    const now = this.#now()
+    if (entry !== undefined && this.#cache.isFresh(entry, now)) {
       this.#onCache?.('hit')
-      return { task: entry.task, cache: 'hit', ageMs: this.#now() - entry.storedAt }
+      return { task: entry.task, cache: 'hit', ageMs: now - entry.storedAt }
     }
     this.#onCache?.('miss')
     return this.#fetch(id, scope, entry)

@@ -2,10 +2,7 @@ import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Scope } from './batcher.js'
-import type { GatewayConfig } from './config.js'
 import { errors, type GatewayError } from './errors.js'
-import { clientIdentifier } from './security/client-auth.js'
-import { securityPolicy } from './security/policy.js'
 import { isFinalStatus } from './task-status.js'
 import type { Lookup } from './task-loader.js'
 import type { UpstreamTask } from './upstream/types.js'
@@ -162,9 +159,8 @@ export function taskVersion (task: UpstreamTask): string {
  * client's address. Never a pass-through credential: anyone can make up
  * bearer tokens, so counting by them would be no limit at all.
  */
-export function watchClientOf (request: FastifyRequest, config: GatewayConfig): string {
-  // Worked out per stream: opening one is rare next to reading tasks, and it keeps no state here.
-  return clientIdentifier(securityPolicy(config))(request) ?? `ip:${request.ip}`
+export function watchClientOf (request: FastifyRequest, identify: (request: FastifyRequest) => string | undefined): string {
+  return identify(request) ?? `ip:${request.ip}`
 }
 
 /**

@@ -4,7 +4,7 @@ import mercurius from 'mercurius'
 import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
 import { conformGraphQLRoute, graphqlErrorHandler } from './http.js'
-import { addGraphqlLimits, graphqlSecurityOptions, securityPolicy } from '../security/index.js'
+import { addGraphqlLimits, graphqlSecurityOptions } from '../security/index.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
@@ -15,7 +15,7 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
  * first run. Every resolver reads through the task loader.
  */
 export const graphql = fp(async function graphql (app: FastifyInstance) {
-  const limits = securityPolicy(app.gateway.config).graphql
+  const limits = app.security.policy.graphql
   app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
@@ -38,4 +38,4 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
       (execution as { extensions?: Record<string, unknown> }).extensions = { stale: ctx.staleTasks }
     }
   })
-}, { name: 'graphql', dependencies: ['gateway', 'watcher'] })
+}, { name: 'graphql', dependencies: ['gateway', 'watcher', 'security'] })

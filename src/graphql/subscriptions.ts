@@ -72,7 +72,7 @@ export function subscriptionResolvers (): IResolvers {
           if (ids.length === 0) throw new errors.BadRequest('ids must name at least one task')
           // The WebSocket upgrade request, with connection_init's payload merged into its headers.
           const request = ctx.reply.request
-          return watchIterator(ctx.app.watcher, { ids, scope: request.scope, client: watchClientOf(request, ctx.app.gateway.config) })
+          return watchIterator(ctx.app.watcher, { ids, scope: request.scope, client: watchClientOf(request, ctx.app.security.identify) })
         },
         // An Error item becomes this event's `errors` entry; the socket and other ids go on.
         resolve: (item: Item) => item

@@ -108,7 +108,7 @@ export default async function streamRoutes (app: FastifyInstance): Promise<void>
 
     if (watched.length > 0) {
       // Throws the limit errors (400/429/503) while a JSON answer can still be sent.
-      handle = app.watcher.watch({ ids: watched, scope: request.scope, client: watchClientOf(request, config), seen, onEvent })
+      handle = app.watcher.watch({ ids: watched, scope: request.scope, client: watchClientOf(request, app.security.identify), seen, onEvent })
       heartbeat = setInterval(() => { stream.write(': ping\n\n') }, config.watch.heartbeatMs)
       heartbeat.unref()
     } else {

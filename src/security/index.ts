@@ -10,6 +10,17 @@ export { securityPolicy, type SecurityPolicy } from './policy.js'
 export { graphqlSecurityOptions, addGraphqlLimits } from './graphql-limits.js'
 export { pageSecurityHeaders } from './browser.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The policy derived once from the config (client keys hashed), and who a request's client is. */
+    security: {
+      readonly policy: SecurityPolicy
+      /** `key:<digest>` for an accepted client key, else undefined. */
+      readonly identify: (request: FastifyRequest) => string | undefined
+    }
+  }
+}
+
 /**
  * CORS, then the rate limit, then client auth, in this order on every
  * request (all onRequest, before any body is read). Register before the
@@ -20,6 +31,7 @@ export { pageSecurityHeaders } from './browser.js'
 export const security = fp<{ config: GatewayConfig }>(async function security (app: FastifyInstance, { config }) {
   const policy: SecurityPolicy = securityPolicy(config)
   const identify = clientIdentifier(policy)
+  app.decorate('security', { policy, identify })
 
   await registerCors(app, policy)
   if (policy.rateLimit !== undefined) {
