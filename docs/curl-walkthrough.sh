@@ -1,5 +1,5 @@
 #!/bin/sh
-# The README's curl walk-through, run as-is by test/curl-walkthrough.test.ts
+# The README's curl walk-through, run as-is by test/app/curl-walkthrough.test.ts
 # against `npm run dev` in demo mode (no COMETAPI_KEY: seeded simulator tasks).
 
 # Liveness and readiness: open even when client keys are on.

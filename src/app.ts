@@ -1,125 +1,28 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import fp from 'fastify-plugin'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
-import { normalizeConfig, type GatewayConfig, type GatewayOptions } from './config.js'
-import { Batcher } from './batcher.js'
-import { TaskCache } from './task-cache.js'
-import { TaskLoader } from './task-loader.js'
-import { UpstreamClient } from './upstream/client.js'
-import { CircuitBreaker, type BreakerState } from './upstream/breaker.js'
-import { loadShedding } from './load-shedding.js'
-import { tenancy } from './tenancy.js'
-import { pageSecurityHeaders, security } from './security/index.js'
-import { errorHandler } from './error-handler.js'
+import { normalizeConfig, type GatewayOptions } from './config.js'
+import { loggerOptions } from './logging.js'
+import { gatewayCore, type AppDeps } from './plugins/gateway.js'
+import { socketReaper } from './plugins/shutdown.js'
+import { redisPlugin } from './plugins/redis.js'
+import { loadShedding } from './plugins/load-shedding.js'
+import { tenancy } from './plugins/tenancy.js'
+import { security } from './plugins/security.js'
+import { pageSecurityHeaders } from './security/browser.js'
+import { errorHandler } from './plugins/error-handler.js'
+import { createMetrics, metricsPlugin } from './plugins/metrics.js'
+import { watcherPlugin } from './plugins/watcher.js'
 import { graphql } from './graphql/index.js'
-import { watcherPlugin } from './watcher.js'
+import { graphiql } from './graphql/graphiql.js'
 import streamRoutes from './routes/stream.js'
 import dashboardRoutes from './routes/dashboard.js'
 import healthRoutes from './routes/health.js'
 import taskRoutes from './routes/tasks.js'
 import dropInRoutes from './routes/dropin.js'
-import passthroughRoutes from './routes/passthrough.js'
+import relayRoutes from './routes/relay.js'
 import docsRoutes from './routes/docs.js'
-import { graphiql } from './graphql/graphiql.js'
-import { createMetrics, metricsPlugin, type GatewayMetrics } from './metrics.js'
 
-export interface Readiness {
-  ready: boolean
-  reason?: string
-  breaker?: { state: BreakerState, retryInMs: number }
-}
-
-/** What every route and resolver reads through: one instance per app, never module state. */
-export interface Gateway {
-  readonly config: GatewayConfig
-  readonly loader: TaskLoader
-  readonly batcher: Batcher
-  readonly cache: TaskCache
-  readonly upstream: UpstreamClient
-  /** `breaker.state` is 'closed', 'open' or 'half-open'. */
-  readonly breaker: CircuitBreaker
-  readiness (): Readiness
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    gateway: Gateway
-  }
-}
-
-/** Seams for tests: a clock, jitter and backoff waits, and where logs go. */
-export interface AppDeps {
-  now?: () => number
-  random?: () => number
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
-  logger?: FastifyServerOptions['logger']
-  /** Set in demo mode: the embedded simulator's seeded task ids, shown by GraphiQL and the dashboard. */
-  demoTaskIds?: readonly string[]
-}
-
-/** Headers that carry credentials: never logged, at any level. */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-api-key"]',
-  'headers.authorization',
-  'headers["x-api-key"]'
-]
-
-const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: GatewayMetrics | undefined }>(async function gatewayCore (app, { config, deps, metrics }) {
-  const now = deps.now ?? Date.now
-  const upstream = new UpstreamClient({
-    ...config.upstream,
-    logger: app.log.child({ component: 'upstream' }),
-    random: deps.random,
-    sleep: deps.sleep,
-    observer: metrics?.observer
-  })
-  const cache = new TaskCache({ ...config.cache, now })
-  const breaker = new CircuitBreaker({
-    ...config.breaker,
-    countRateLimits: config.upstream.auth !== 'passthrough',
-    now,
-    logger: app.log.child({ component: 'breaker' })
-  })
-  const batcher = new Batcher({
-    ...config.batch,
-    fetch: (ids, scope) => breaker.run(() => upstream.listByCondition(ids, scope.credential)),
-    onResult: (scope, id, task) => cache.set(scope.partition, id, task),
-    onBatch: metrics?.onBatch,
-    onObserverError: (err) => app.log.error({ err }, 'a batch observer failed')
-  })
-  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache })
-
-  app.decorate('gateway', {
-    config,
-    loader,
-    batcher,
-    cache,
-    upstream,
-    breaker,
-    readiness: () => {
-      const { state, retryInMs, reason } = breaker.snapshot
-      if (state === 'closed') return { ready: true }
-      // Half-open reads ready: the probe needs traffic to reach this instance.
-      if (state === 'half-open') return { ready: true, breaker: { state, retryInMs } }
-      return { ready: false, reason: `circuit breaker open: ${reason ?? 'upstream is failing'}`, breaker: { state, retryInMs } }
-    }
-  } satisfies Gateway)
-
-  // server.close() only reaps keep-alive sockets idle at that moment; keep reaping
-  // while requests in flight finish, or their sockets would hold shutdown open.
-  app.addHook('preClose', async () => {
-    const reaper = setInterval(() => app.server.closeIdleConnections(), 50)
-    reaper.unref()
-    app.server.once('close', () => clearInterval(reaper))
-  })
-
-  // Fastify closes the server and waits for requests in flight before onClose runs.
-  app.addHook('onClose', async () => {
-    batcher.close()
-    await upstream.close()
-  })
-}, { name: 'gateway' })
+export type { AppDeps } from './plugins/gateway.js'
 
 /** Builds the gateway from options; tests use this, src/server.ts adds the environment and signals. */
 export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}): Promise<FastifyInstance> {
@@ -128,7 +31,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   const bootId = randomUUID().slice(0, 8)
   let requests = 0
   const app = Fastify({
-    logger: deps.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    logger: deps.logger ?? loggerOptions(config.logLevel),
     bodyLimit: config.limits.bodyLimitBytes,
     // A string where a list of ids belongs is a client bug: say so instead of coercing it.
     ajv: { customOptions: { coerceTypes: false } },
@@ -138,6 +41,9 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
     forceCloseConnections: 'idle'
   })
   await app.register(errorHandler)
+  await app.register(socketReaper)
+  // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it.
+  await app.register(redisPlugin, { config: config.redis })
   await app.register(tenancy, { mode: config.upstream.auth })
   // Before every route, so a shed request costs one hook and no body parsing.
   await app.register(loadShedding, { ...config.load })
@@ -152,7 +58,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   await app.register(healthRoutes)
   await app.register(taskRoutes)
   await app.register(dropInRoutes)
-  await app.register(passthroughRoutes)
+  await app.register(relayRoutes)
   await app.register(streamRoutes)
   await app.register(graphql)
   // The HTML pages in a context of their own, so their security headers cost the API nothing.

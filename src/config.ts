@@ -35,7 +35,7 @@ export interface GatewayConfig {
   }
   readonly load: {
     readonly maxEventLoopDelayMs: number
-    /** 0: derived from V8's heap limit (see src/load-shedding.ts). */
+    /** 0: derived from V8's heap limit (see src/plugins/load-shedding.ts). */
     readonly maxHeapUsedBytes: number
     readonly maxRssBytes: number
     readonly sampleIntervalMs: number
@@ -80,6 +80,13 @@ export interface GatewayConfig {
     /** When set, GET /metrics wants `Authorization: Bearer <token>`. Never logged. */
     readonly token: string | undefined
   }
+  /** The shared tier; off (one replica, everything in process) while `url` is unset. */
+  readonly redis: {
+    /** `redis://` or `rediss://`, with user and password when set. Never logged. */
+    readonly url: string | undefined
+    readonly prefix: string
+    readonly timeoutMs: number
+  }
   readonly watch: {
     readonly intervalMs: number
     readonly maxIdsPerConnection: number
@@ -93,6 +100,7 @@ type Rule =
   | { kind: 'int', min: number, max: number }
   | { kind: 'string', optional?: boolean }
   | { kind: 'url' }
+  | { kind: 'redis-url', optional: true }
   | { kind: 'enum', values: readonly string[] }
   | { kind: 'bool' }
 
@@ -106,7 +114,7 @@ interface Setting {
 
 const int = (min: number, max: number): Rule => ({ kind: 'int', min, max })
 /** Settings whose values an error message must never echo. */
-const SECRET_ENVS: ReadonlySet<string> = new Set(['COMETAPI_KEY', 'GATEWAY_API_KEYS', 'METRICS_TOKEN'])
+const SECRET_ENVS: ReadonlySet<string> = new Set(['COMETAPI_KEY', 'GATEWAY_API_KEYS', 'METRICS_TOKEN', 'REDIS_URL'])
 const DAY = 86_400_000
 
 export const SETTINGS: readonly Setting[] = Object.freeze([
@@ -152,6 +160,9 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },
   { env: 'METRICS_ENABLED', path: ['metrics', 'enabled'], rule: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics at `GET /metrics`; `false` removes the route (404).' },
   { env: 'METRICS_TOKEN', path: ['metrics', 'token'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'When set, `/metrics` needs `Authorization: Bearer <token>`. Never logged.' },
+  { env: 'REDIS_URL', path: ['redis', 'url'], rule: { kind: 'redis-url', optional: true }, default: undefined, doc: 'Redis or Valkey shared by the replicas (`redis://` or `rediss://`, with user and password when set). Unset: no shared tier, everything stays in process. Never logged.' },
+  { env: 'REDIS_PREFIX', path: ['redis', 'prefix'], rule: { kind: 'string' }, default: 'mjgw:', doc: 'Prefix of every Redis key and channel the gateway uses.' },
+  { env: 'REDIS_TIMEOUT_MS', path: ['redis', 'timeoutMs'], rule: int(1, 60_000), default: 200, doc: 'Deadline of one Redis command; past it the replica goes on without the shared tier (L1 and upstream).' },
   { env: 'WATCH_INTERVAL_MS', path: ['watch', 'intervalMs'], rule: int(50, 3_600_000), default: 3_000, doc: 'How often the live-update watcher polls every watched id (through the cache and batcher). Keep it above `CACHE_TTL_MS`, or ticks may see cached copies.' },
   { env: 'WATCH_MAX_IDS_PER_CONNECTION', path: ['watch', 'maxIdsPerConnection'], rule: int(1, 10_000), default: 100, doc: 'Most task ids one live stream (SSE connection or GraphQL subscription) may watch; more gets 400.' },
   { env: 'WATCH_MAX_IDS', path: ['watch', 'maxIds'], rule: int(1, 10_000_000), default: 10_000, doc: 'Most distinct task ids the process watches at once; a stream that would pass it gets 503.' },
@@ -175,6 +186,7 @@ function ruleText (rule: Rule): string {
     case 'int': return `an integer from ${rule.min} to ${rule.max}`
     case 'string': return 'a non-empty string'
     case 'url': return 'an http(s) URL'
+    case 'redis-url': return 'a redis:// or rediss:// URL'
     case 'enum': return `one of ${rule.values.join(', ')}`
     case 'bool': return 'true or false'
   }
@@ -198,6 +210,12 @@ function check (rule: Rule, value: unknown): unknown {
       if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' ||
         url.username !== '' || url.password !== '') return undefined
       return url.origin + url.pathname.replace(/\/+$/, '')
+    }
+    case 'redis-url': {
+      if (typeof value !== 'string') return undefined
+      let url: URL
+      try { url = new URL(value) } catch { return undefined }
+      return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? value : undefined
     }
   }
 }

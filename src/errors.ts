@@ -4,9 +4,14 @@ import createError from '@fastify/error'
  * Every error a client can see, in one place (as fastify's own errors.js).
  * Gateway errors carry a `GW_ERR_*` code; failures caused by CometAPI carry an
  * `UPSTREAM_*` code, which is also what GraphQL puts in `extensions.code`.
- * test/errors.test.ts checks that the codes are unique.
+ * test/errors.test.ts checks that the codes are unique, and that every code
+ * string in src/ and openapi.yaml is one of these.
  */
 export const errors = {
+  Internal: createError('GW_ERR_INTERNAL', 'Internal Server Error', 500),
+  RouteNotFound: createError('GW_ERR_ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  /** A 4xx raised by fastify or a plugin without a code of its own; the status is the original's. */
+  Request: createError('GW_ERR_REQUEST', '%s', 400),
   BadRequest: createError('GW_ERR_BAD_REQUEST', '%s', 400),
   InvalidId: createError('GW_ERR_INVALID_ID', '%s', 400),
   TooManyIds: createError('GW_ERR_TOO_MANY_IDS', 'Too many ids: %d given, at most %d allowed per request', 400),

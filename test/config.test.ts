@@ -24,9 +24,18 @@ t.test('returns a fresh, deeply frozen object', async (t) => {
 
 t.test('reads every setting from its environment variable', async (t) => {
   const options = configFromEnv({
-    PORT: '8080', HOST: '0.0.0.0', COMETAPI_BASE_URL: 'http://127.0.0.1:9/proxy/', COMETAPI_KEY: 'sk-1',
-    BATCH_WINDOW_MS: '5', BATCH_MAX_IDS: '50', CACHE_TTL_MS: '0', CACHE_MAX_ENTRIES: '7',
-    UPSTREAM_TIMEOUT_MS: '1500', LOG_LEVEL: 'warn', NODE_ENV: 'production', EMPTY_IS_UNSET: ''
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    COMETAPI_BASE_URL: 'http://127.0.0.1:9/proxy/',
+    COMETAPI_KEY: 'sk-1',
+    BATCH_WINDOW_MS: '5',
+    BATCH_MAX_IDS: '50',
+    CACHE_TTL_MS: '0',
+    CACHE_MAX_ENTRIES: '7',
+    UPSTREAM_TIMEOUT_MS: '1500',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    EMPTY_IS_UNSET: ''
   })
   const config = normalizeConfig(options)
   t.equal(config.port, 8080)
@@ -70,4 +79,13 @@ t.test('never echoes the user or password of a base URL in a config error', asyn
 t.test('the README documents every environment variable', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
   for (const setting of SETTINGS) t.match(readme, `\`${setting.env}\``, `${setting.env} is in the README`)
+})
+
+t.test('REDIS_URL takes redis:// and rediss:// URLs and never echoes one', async (t) => {
+  t.equal(normalizeConfig({ redis: { url: 'rediss://gw:s3cret@cache.internal:6380/0' } }).redis.url, 'rediss://gw:s3cret@cache.internal:6380/0')
+  t.equal(normalizeConfig().redis.url, undefined)
+  t.equal(normalizeConfig().redis.prefix, 'mjgw:')
+  let message = ''
+  try { configFromEnv({ REDIS_URL: 'http://gw:s3cret@cache.internal' }) } catch (err) { message = (err as Error).message }
+  t.equal(message, 'Invalid environment variable REDIS_URL: expected a redis:// or rediss:// URL, got (hidden)')
 })

@@ -3,8 +3,9 @@ import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
 import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
-import { conformGraphQLRoute, graphqlErrorHandler } from './http.js'
-import { addGraphqlLimits, graphqlSecurityOptions } from '../security/index.js'
+import { conformGraphQLRoute } from './http.js'
+import { graphqlErrorHandler } from './errors.js'
+import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
@@ -25,11 +26,11 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
     graphiql: false,
     errorHandler: graphqlErrorHandler,
     jit: 1,
-    // WebSocket subscriptions on the same path, fed by the shared watcher (src/watcher.ts).
+    // WebSocket subscriptions on the same path, fed by the shared watcher (src/core/watcher.ts).
     subscription: subscriptionOptions(app.gateway.config)
   })
 
-  // Depth, field and id limits (src/security/graphql-limits.ts).
+  // Depth, field and id limits (src/graphql/limits.ts).
   addGraphqlLimits(app, limits)
 
   // Tasks served stale (upstream failed) are listed in the response's extensions.

@@ -1,7 +1,7 @@
 import type { IResolvers, MercuriusContext } from 'mercurius'
-import { checkId, checkIds } from '../ids.js'
-import { isFinalStatus, progressPercent } from '../task-status.js'
-import { whenLoaded, type Lookup } from '../task-loader.js'
+import { checkId, checkIds } from '../core/ids.js'
+import { isFinalStatus, progressPercent } from '../core/task-rules.js'
+import { whenLoaded, type Lookup } from '../core/task-loader.js'
 import type { UpstreamTask } from '../upstream/types.js'
 import { JSONScalar, TimestampScalar } from './scalars.js'
 

@@ -3,8 +3,8 @@ import type { FastifyRequest } from 'fastify'
 import type { IResolvers, MercuriusOptions } from 'mercurius'
 import type { GatewayConfig } from '../config.js'
 import { errors } from '../errors.js'
-import { checkIds } from '../ids.js'
-import { watchClientOf, type Watcher, type WatchEvent, type WatchRequest } from '../watcher.js'
+import { checkIds } from '../core/ids.js'
+import { type Watcher, type WatchEvent, type WatchRequest } from '../core/watcher.js'
 import type { UpstreamTask } from '../upstream/types.js'
 
 type Item = UpstreamTask | GraphQLError
@@ -72,7 +72,7 @@ export function subscriptionResolvers (): IResolvers {
           if (ids.length === 0) throw new errors.BadRequest('ids must name at least one task')
           // The WebSocket upgrade request, with connection_init's payload merged into its headers.
           const request = ctx.reply.request
-          return watchIterator(ctx.app.watcher, { ids, scope: request.scope, client: watchClientOf(request, ctx.app.security.identify) })
+          return watchIterator(ctx.app.watcher, { ids, scope: request.scope, client: ctx.app.security.client(request) })
         },
         // An Error item becomes this event's `errors` entry; the socket and other ids go on.
         resolve: (item: Item) => item

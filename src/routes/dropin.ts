@@ -1,10 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.js'
-import { checkId, checkIds } from '../ids.js'
-import { sendError } from '../error-handler.js'
+import { checkId, checkIds } from '../core/ids.js'
+import { sendError } from '../plugins/error-handler.js'
 import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.js'
-import { tasksOrThrow } from './respond.js'
-import { whenLoaded } from '../task-loader.js'
+import { tasksOrThrow } from '../http/respond.js'
+import { whenLoaded } from '../core/task-loader.js'
 
 /** Sets 400 and returns upstream's own error body, so CometAPI clients parse our 400s as they parse its own. */
 function upstreamError (reply: FastifyReply, description: string): UpstreamErrorBody {

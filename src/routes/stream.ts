@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkIds, IDS_QUERYSTRING, splitIds } from '../ids.js'
-import { watchClientOf, type WatchEvent, type WatchHandle } from '../watcher.js'
+import { checkIds, IDS_QUERYSTRING, splitIds } from '../core/ids.js'
+import { type WatchEvent, type WatchHandle } from '../core/watcher.js'
 
 export const STREAM_PATH = '/v1/tasks/stream'
 
@@ -108,7 +108,7 @@ export default async function streamRoutes (app: FastifyInstance): Promise<void>
 
     if (watched.length > 0) {
       // Throws the limit errors (400/429/503) while a JSON answer can still be sent.
-      handle = app.watcher.watch({ ids: watched, scope: request.scope, client: watchClientOf(request, app.security.identify), seen, onEvent })
+      handle = app.watcher.watch({ ids: watched, scope: request.scope, client: app.security.client(request), seen, onEvent })
       heartbeat = setInterval(() => { stream.write(': ping\n\n') }, config.watch.heartbeatMs)
       heartbeat.unref()
     } else {

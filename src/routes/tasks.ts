@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../ids.js'
-import { tasksOrThrow } from './respond.js'
-import { whenLoaded } from '../task-loader.js'
+import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../core/ids.js'
+import { tasksOrThrow } from '../http/respond.js'
+import { whenLoaded } from '../core/task-loader.js'
 
 /** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
 export default async function taskRoutes (app: FastifyInstance): Promise<void> {

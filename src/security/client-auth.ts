@@ -1,8 +1,7 @@
-import { timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
-import { bearerToken } from '../tenancy.js'
-import { sha256, type SecurityPolicy } from './policy.js'
+import { bearerToken, matchesDigest, sha256 } from '../core/credentials.js'
+import type { SecurityPolicy } from './policy.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -43,9 +42,7 @@ export function clientIdentifier (policy: SecurityPolicy): (request: FastifyRequ
       // Digests are all 32 bytes, so neither the key's length nor its content changes the time taken;
       // every key is compared, so neither does which one matched.
       const digest = sha256(given)
-      let matched = false
-      for (const expected of digests) matched = timingSafeEqual(digest, expected) || matched
-      if (matched) id = 'key:' + digest.toString('base64url')
+      if (matchesDigest(digest, digests)) id = 'key:' + digest.toString('base64url')
     }
     memo[kClient] = id
     return id ?? undefined
@@ -82,7 +79,7 @@ export function clientAuthHook (policy: SecurityPolicy, identify: (request: Fast
     }
     if (policy.passthrough && isDataRoute(request.routeOptions.url)) {
       try {
-        // The scope getter refuses a request without a bearer credential (src/tenancy.ts).
+        // The scope getter refuses a request without a bearer credential (src/plugins/tenancy.ts).
         void request.scope
       } catch (err) {
         reply.header('www-authenticate', 'Bearer realm="cometapi"')

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import type { GatewayConfig } from '../config.js'
 import { errors } from '../errors.js'
+import { sha256 } from '../core/credentials.js'
 
 /** Shortest client key accepted: a short key is guessable, whatever the comparison. */
 export const MIN_CLIENT_KEY_LENGTH = 16
@@ -24,10 +24,6 @@ export interface SecurityPolicy {
     readonly graphiql: boolean
     readonly docs: boolean
   }
-}
-
-export function sha256 (value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest()
 }
 
 /**

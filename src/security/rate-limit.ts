@@ -14,12 +14,12 @@ export type RequestLimiter = (request: FastifyRequest, reply: FastifyReply) => P
  * onRequest hook, before the auth check, so failed auth attempts count too;
  * the plugin's per-route hooks would run after every app-level hook.
  */
-export async function registerRateLimit (app: FastifyInstance, limit: NonNullable<SecurityPolicy['rateLimit']>, identify: (request: FastifyRequest) => string | undefined): Promise<RequestLimiter> {
+export async function registerRateLimit (app: FastifyInstance, limit: NonNullable<SecurityPolicy['rateLimit']>, client: (request: FastifyRequest) => string): Promise<RequestLimiter> {
   await app.register(rateLimit, {
     global: false,
     max: limit.max,
     timeWindow: limit.windowMs,
-    keyGenerator: (request) => identify(request) ?? 'ip:' + request.ip,
+    keyGenerator: client,
     // Health probes must not be throttled into a restart.
     allowList: (request) => isPublicRoute(request),
     // Thrown, so the route's error handler answers it: the gateway's JSON body on REST, `errors` on GraphQL.

@@ -107,8 +107,16 @@ function toSpecs (input: unknown): NormalizedFault[] {
   return list.map((f, i) => normalizeFaultSpec(f, Array.isArray(input) ? `fault[${i}]` : 'fault'))
 }
 
+/** The `sim.faults` handle as the simulator's users see it. */
+export interface FaultControl {
+  add (spec: FaultSpec | FaultSpec[]): readonly ActiveFault[]
+  set (spec: FaultSpec | FaultSpec[]): readonly ActiveFault[]
+  clear (id?: number): void
+  list (): readonly ActiveFault[]
+}
+
 /** The `sim.faults` handle. Mutations validate first, so a bad spec changes nothing. */
-export class FaultController {
+export class FaultController implements FaultControl {
   #next = 1
   #active: Array<{ id: number, spec: NormalizedFault, remaining: number | null }> = []
 

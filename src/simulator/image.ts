@@ -3,7 +3,7 @@
  * seed (task id + prompt), so every task looks different and an upscale shows
  * the same picture as the grid tile it came from.
  */
-import { createHash } from 'node:crypto'
+import { sha256 } from '../core/credentials.js'
 import { createRng, type Rng } from './rng.js'
 
 export interface ImageInput {
@@ -21,7 +21,7 @@ function escapeXml (s: string): string {
 }
 
 function seedOf (text: string): number {
-  return createHash('sha256').update(text).digest().readUInt32BE(0)
+  return sha256(text).readUInt32BE(0)
 }
 
 function tile (seed: string, x: number, y: number, size: number, n: number): string {

@@ -16,7 +16,7 @@
  * Live seeds run on the simulator clock measured from start-up, so they
  * ignore `durationMs`.
  */
-import { createHash } from 'node:crypto'
+import { sha256 } from '../core/credentials.js'
 import type { TaskDraft } from './tasks.js'
 
 export const SEED_TASK_IDS = Object.freeze({
@@ -34,7 +34,7 @@ export type SeedName = keyof typeof SEED_TASK_IDS
 
 /** A uuid derived from text, so seeded buttons never change between runs. */
 function stableUuid (text: string): string {
-  const h = createHash('sha256').update(text).digest('hex')
+  const h = sha256(text).toString('hex')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 

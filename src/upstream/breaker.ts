@@ -25,21 +25,15 @@ export interface BreakerSnapshot {
   readonly reason: string | undefined
 }
 
-/** Codes that say upstream is unavailable; anything else means it answered. */
-const AVAILABILITY_CODES: ReadonlySet<string> = new Set([
-  'UPSTREAM_ERROR', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED', 'UPSTREAM_BAD_RESPONSE'
-])
-
 /**
  * True when an error counts against upstream's availability. A 4xx answer
  * (say a client's bad pass-through key) shows upstream is up, so it must not
  * open the circuit for everyone else.
  */
 export function isAvailabilityFailure (err: unknown, countRateLimits = true): boolean {
-  const e = err as Partial<GatewayError> | undefined
-  if (typeof e?.code !== 'string' || !AVAILABILITY_CODES.has(e.code)) return false
-  if (e.code === 'UPSTREAM_RATE_LIMITED' && !countRateLimits) return false
-  const status = e.upstreamStatus
+  if (err instanceof errors.UpstreamRateLimited) return countRateLimits
+  if (!(err instanceof errors.UpstreamError || err instanceof errors.UpstreamTimeout || err instanceof errors.UpstreamBadResponse)) return false
+  const status = (err as GatewayError).upstreamStatus
   return status === undefined || status < 400 || status >= 500 || status === 429
 }
 

@@ -1,6 +1,6 @@
 /**
  * The Midjourney task object as CometAPI (new-api's relay) sends it.
- * See ../shared/upstream/NOTES.md: unset strings are `""`, unset times `0`,
+ * See docs/upstream.md: unset strings are `""`, unset times `0`,
  * `buttons`/`properties` may be `null`, and extra fields may appear and must
  * be passed through untouched on the drop-in routes.
  */

@@ -5,7 +5,7 @@ import type { UpstreamTask } from './types.js'
  * A body that is not a JSON array of objects with string ids is unusable as a
  * whole (we cannot tell which id an entry belongs to). An entry with a
  * usable id but a field of the wrong type fails only that id. `""`, `null`
- * and `0` are legitimate upstream values everywhere (NOTES.md).
+ * and `0` are legitimate upstream values everywhere (docs/upstream.md).
  */
 
 const STRING_FIELDS = ['action', 'status', 'progress', 'prompt', 'promptEn', 'description', 'failReason', 'imageUrl', 'state'] as const

@@ -1,0 +1,70 @@
+import t from 'tap'
+import { TaskCache } from '../../src/core/task-cache.js'
+import { ManualClock } from '../helpers/gateway.js'
+
+function cache (clock: ManualClock, opts: Partial<ConstructorParameters<typeof TaskCache>[0]> = {}): TaskCache {
+  return new TaskCache({ maxEntries: 100, ttlMs: 2000, finalTtlMs: 60_000, notFoundTtlMs: 500, staleMs: 10_000, now: clock.now, ...opts })
+}
+
+t.test('an unfinished task is fresh for the TTL, then stale, then gone', async (t) => {
+  const clock = new ManualClock()
+  const c = cache(clock)
+  c.set('p', '1', { id: '1', status: 'IN_PROGRESS' })
+  t.ok(c.isFresh(c.get('p', '1')!))
+  clock.advance(1999)
+  t.ok(c.isFresh(c.get('p', '1')!))
+  clock.advance(1)
+  t.notOk(c.isFresh(c.get('p', '1')!), 'past the TTL the entry is stale')
+  clock.advance(10_000)
+  t.ok(c.get('p', '1'), 'kept to the last millisecond of the stale window')
+  clock.advance(1)
+  t.equal(c.get('p', '1'), undefined, 'past the stale window it is gone')
+})
+
+t.test('a final task lives for the final TTL', async (t) => {
+  const clock = new ManualClock()
+  const c = cache(clock)
+  for (const status of ['SUCCESS', 'FAILURE', 'CANCEL']) c.set('p', status, { id: status, status })
+  c.set('p', 'modal', { id: 'modal', status: 'MODAL' })
+  clock.advance(2_000)
+  t.notOk(c.isFresh(c.get('p', 'modal')!), 'MODAL is not final: it expires with the short TTL')
+  clock.advance(57_999)
+  for (const status of ['SUCCESS', 'FAILURE', 'CANCEL']) t.ok(c.isFresh(c.get('p', status)!), `${status} still fresh`)
+  clock.advance(1)
+  for (const status of ['SUCCESS', 'FAILURE', 'CANCEL']) t.notOk(c.isFresh(c.get('p', status)!), `${status} expires after the final TTL`)
+})
+
+t.test('an unknown id is remembered only briefly and never served stale', async (t) => {
+  const clock = new ManualClock()
+  const c = cache(clock)
+  c.set('p', 'x', null)
+  t.equal(c.get('p', 'x')!.task, null)
+  clock.advance(500)
+  t.notOk(c.isFresh(c.get('p', 'x')!), 'no longer fresh after the not-found TTL')
+  clock.advance(1)
+  t.equal(c.get('p', 'x'), undefined, 'and no stale window is kept for it')
+})
+
+t.test('partitions never see each other\'s entries', async (t) => {
+  const c = cache(new ManualClock())
+  c.set('tenant-a', '1', { id: '1', prompt: 'a' })
+  t.equal(c.get('tenant-b', '1'), undefined)
+  t.equal(c.get('tenant-a', '1')!.task!.prompt, 'a')
+})
+
+t.test('is bounded by maxEntries, evicting the least recently used', async (t) => {
+  const c = cache(new ManualClock(), { maxEntries: 3 })
+  for (const id of ['1', '2', '3']) c.set('p', id, { id })
+  c.get('p', '1')
+  c.set('p', '4', { id: '4' })
+  t.equal(c.size, 3)
+  t.equal(c.get('p', '2'), undefined, 'the least recently used entry went')
+  t.ok(c.get('p', '1'))
+})
+
+t.test('a TTL of 0 turns the cache off', async (t) => {
+  const c = cache(new ManualClock(), { ttlMs: 0 })
+  c.set('p', '1', { id: '1', status: 'SUCCESS' })
+  t.equal(c.get('p', '1'), undefined)
+  t.equal(c.enabled, false)
+})

@@ -1,0 +1,234 @@
+import t from 'tap'
+import WebSocket from 'ws'
+import { createClient, type Client, type ExecutionResult } from 'graphql-ws'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import type { GatewayOptions } from '../../src/config.js'
+import { ManualClock, waitFor } from '../helpers/gateway.js'
+import { startSimulator, type StartedSimulator } from '../helpers/simulator.js'
+
+const QUERY = `subscription Live($ids: [ID!]!) {
+  taskUpdates(ids: $ids) { id status progress progressPercent final imageUrl }
+}`
+
+type Result = ExecutionResult<{ taskUpdates: { id: string, status: string, progress: string, progressPercent: number | null, final: boolean, imageUrl: string } | null }>
+
+/** What the helpers need of a test: somewhere to register cleanup. */
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+interface Harness {
+  started: StartedSimulator
+  app: FastifyInstance
+  clock: ManualClock
+  wsUrl: string
+  /** Simulator time passes, the cache expires, and the watcher polls once. */
+  step: (ms: number) => Promise<void>
+}
+
+async function harness (t: Teardown, options: GatewayOptions = {}): Promise<Harness> {
+  const started = await startSimulator(t, { durationMs: 10_000 })
+  const clock = new ManualClock()
+  const app = await buildApp({
+    ...options,
+    upstream: { baseUrl: started.url, key: started.key, ...options.upstream },
+    // The test drives ticks itself; the real interval never fires.
+    watch: { intervalMs: 3_600_000, ...options.watch }
+  }, { logger: false, now: clock.now })
+  t.teardown(() => app.close())
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    started,
+    app,
+    clock,
+    wsUrl: address.replace(/^http/, 'ws') + '/graphql',
+    step: async (ms) => {
+      started.sim.advance(ms)
+      clock.advance(3_000)
+      await app.watcher.tick()
+    }
+  }
+}
+
+function wsClient (t: Teardown, url: string, connectionParams?: Record<string, unknown>): Client & { closed: Promise<void> } {
+  let onClosed!: () => void
+  const closed = new Promise<void>((resolve) => { onClosed = resolve })
+  const client = createClient({ url, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, on: { closed: () => onClosed() } })
+  t.teardown(() => client.dispose())
+  return Object.assign(client, { closed })
+}
+
+/** Subscribes and records every result; `ended` settles on complete or error. */
+function subscribe (client: Client, ids: string[]): { results: Result[], ended: Promise<unknown>, stop: () => void } {
+  const results: Result[] = []
+  let stop!: () => void
+  const ended = new Promise((resolve) => {
+    stop = client.subscribe({ query: QUERY, variables: { ids } }, {
+      next: (r) => { results.push(r as Result) },
+      error: (err) => resolve({ error: err }),
+      complete: () => resolve('complete')
+    })
+  })
+  return { results, ended, stop }
+}
+
+t.test('updates arrive in order, each change once, and completion is followed by close', async (t) => {
+  const h = await harness(t)
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'a koi pond, ukiyo-e' })
+  const done = h.started.sim.seedIds.success
+  const client = wsClient(t, h.wsUrl)
+  const sub = subscribe(client, [id, done])
+  await waitFor(() => sub.results.length >= 2, 'the current states')
+  t.same(sub.results.map((r) => [r.data?.taskUpdates?.id, r.data?.taskUpdates?.status]), [[id, 'NOT_START'], [done, 'SUCCESS']], 'current state of each id at once')
+  t.equal(h.app.watcher.stats.ids, 1, 'the final task left the watch set after it was delivered')
+
+  // Ticks without a change emit nothing; ticks with one emit it once.
+  for (let i = 0; i < 12; i++) await h.step(1_000)
+  await h.step(0)
+  await waitFor(() => h.app.watcher.stats.ids === 0, 'the task to finish')
+  t.equal(await sub.ended, 'complete', 'the subscription completes once every task is final')
+  await client.closed
+  t.pass('and the (lazy) client closes its socket')
+
+  const states = sub.results.slice(2).map((r) => `${r.data!.taskUpdates!.status} ${r.data!.taskUpdates!.progress}`)
+  t.equal(new Set(states).size, states.length, `no state twice: ${states.join(', ')}`)
+  t.equal(states.at(-1), 'SUCCESS 100%')
+  t.ok(states.includes('SUBMITTED 0%') && states.some((s) => s.startsWith('IN_PROGRESS')), 'intermediate states were sent')
+  const percents = sub.results.slice(2).map((r) => r.data!.taskUpdates!.progressPercent ?? 0)
+  t.same(percents, [...percents].sort((a, b) => a - b), 'in order: progress never goes back')
+  const last = sub.results.at(-1)!.data!.taskUpdates!
+  t.equal(last.final, true)
+  t.match(last.imageUrl, /\/mj\/image\/\d+$/, 'the final image, without rand')
+  t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, watches: 0, clients: 0, timerArmed: false })
+})
+
+t.test('a changing rand alone emits nothing', async (t) => {
+  const h = await harness(t)
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'rand only' })
+  h.started.sim.advance(5_000) // half way: IN_PROGRESS with a ?rand= preview
+  const sub = subscribe(wsClient(t, h.wsUrl), [id])
+  await waitFor(() => sub.results.length >= 1, 'the current state')
+  t.match(sub.results[0]!.data!.taskUpdates!.imageUrl, /\?rand=/)
+  for (let i = 0; i < 5; i++) await h.step(0)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(sub.results.length, 1, 'five polls, new rand each time, no event')
+  t.ok(h.started.sim.calls.length >= 6, 'upstream was polled each tick')
+})
+
+t.test('an unknown id gets an error event for that id, not a dead socket', async (t) => {
+  const h = await harness(t)
+  const live = h.started.sim.createTask(h.started.key, { prompt: 'still going' })
+  const client = wsClient(t, h.wsUrl)
+  const sub = subscribe(client, ['1700000000000999', live])
+  await waitFor(() => sub.results.length >= 1, 'the live task')
+  // The unknown id is reported only after the not-found grace: two more polls at this interval.
+  await h.step(0)
+  await h.step(0)
+  await waitFor(() => sub.results.length >= 2, 'both ids')
+  const error = sub.results.find((r) => r.errors !== undefined)
+  t.match(error, { data: null, errors: [{ message: 'Task 1700000000000999 not found', path: ['taskUpdates'], extensions: { code: 'GW_ERR_TASK_NOT_FOUND', id: '1700000000000999' } }] })
+  t.match(sub.results.find((r) => r.errors === undefined), { data: { taskUpdates: { id: live, status: 'NOT_START' } } })
+  t.equal(h.app.watcher.stats.ids, 1, 'the unknown id left the watch set')
+  await h.step(1_500)
+  await waitFor(() => sub.results.length >= 3, 'the live task to move on')
+  t.match(sub.results[2], { data: { taskUpdates: { id: live, status: 'SUBMITTED' } } })
+
+  // The same socket still serves other operations.
+  const other = subscribe(client, [h.started.sim.seedIds.cancel])
+  t.equal(await other.ended, 'complete')
+  t.match(other.results, [{ data: { taskUpdates: { status: 'CANCEL', final: true } } }])
+  sub.stop()
+})
+
+t.test('limits and bad ids are operation errors with clear codes', async (t) => {
+  const h = await harness(t, { watch: { maxIdsPerConnection: 2, maxConnectionsPerClient: 1 } })
+  const client = wsClient(t, h.wsUrl)
+  const many = subscribe(client, ['1', '2', '3'])
+  t.match(await many.ended, { error: [{ message: /Too many ids to watch: 3 given, at most 2 per stream/, extensions: { code: 'GW_ERR_WATCH_TOO_MANY_IDS' } }] })
+  const bad = subscribe(client, ['bad!id'])
+  t.match(await bad.ended, { error: [{ extensions: { code: 'GW_ERR_INVALID_ID' } }] })
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'one' })
+  const first = subscribe(client, [id])
+  await waitFor(() => first.results.length === 1, 'the first subscription')
+  const second = subscribe(client, [id])
+  t.match(await second.ended, { error: [{ extensions: { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS' } }] })
+  t.equal(first.results.length, 1, 'the open subscription is untouched')
+  first.stop()
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the stopped subscription to leave')
+})
+
+t.test('pass-through tenancy: subscriptions poll with the subscriber\'s own key', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined } })
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'mine' })
+  // Node clients send the key on the upgrade request; the security hook checks it there.
+  const authorization = `Bearer ${h.started.key}`
+  class KeyedSocket extends WebSocket {
+    constructor (url: string, protocols?: string | string[]) { super(url, protocols, { headers: { authorization } }) }
+  }
+  const anonymous = subscribe(wsClient(t, h.wsUrl), [id])
+  t.ok((await anonymous.ended as { error?: unknown }).error !== undefined, 'no key: refused')
+  const client = createClient({ url: h.wsUrl, webSocketImpl: KeyedSocket, retryAttempts: 0 })
+  t.teardown(() => client.dispose())
+  const owner = subscribe(client, [id])
+  await waitFor(() => owner.results.length === 1, 'the owner to see the task')
+  t.match(owner.results[0], { data: { taskUpdates: { id } } })
+  t.match(h.started.sim.calls.at(-1), { keyLabel: 'key#0' }, 'polled with the subscriber\'s own key')
+  owner.stop()
+})
+
+t.test('pass-through subscriptions count against the client address, not the bearer token', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined }, watch: { maxConnectionsPerClient: 1 } })
+  const id = h.started.sim.seedIds.modal
+  const keyed = (authorization: string): Client => {
+    class KeyedSocket extends WebSocket {
+      constructor (url: string, protocols?: string | string[]) { super(url, protocols, { headers: { authorization } }) }
+    }
+    const client = createClient({ url: h.wsUrl, webSocketImpl: KeyedSocket, retryAttempts: 0 })
+    t.teardown(() => client.dispose())
+    return client
+  }
+  const owner = subscribe(keyed(`Bearer ${h.started.key}`), [id])
+  await waitFor(() => owner.results.length === 1, 'the owner\'s subscription')
+  const other = subscribe(keyed('Bearer made-up-token'), [id])
+  // An accepted subscription would stay open: settle on its first result instead of waiting for an end.
+  const outcome = await Promise.race([other.ended, waitFor(() => other.results.length > 0, 'a result').then(() => 'subscribed')])
+  t.match(outcome, { error: [{ extensions: { code: 'GW_ERR_WATCH_TOO_MANY_STREAMS' } }] }, 'a new bearer token is not a new client')
+  other.stop()
+  owner.stop()
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the subscription to leave')
+})
+
+t.test('a pass-through key upstream rejects completes the subscription with a final error per id', async (t) => {
+  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined } })
+  class JunkSocket extends WebSocket {
+    constructor (url: string, protocols?: string | string[]) { super(url, protocols, { headers: { authorization: 'Bearer not-a-cometapi-key' } }) }
+  }
+  const client = createClient({ url: h.wsUrl, webSocketImpl: JunkSocket, retryAttempts: 0 })
+  t.teardown(() => client.dispose())
+  const id = h.started.sim.seedIds.modal
+  const sub = subscribe(client, [id])
+  await waitFor(() => sub.results.length >= 1, 'the error')
+  t.match(sub.results, [{ data: null, errors: [{ message: /HTTP 401/, extensions: { code: 'UPSTREAM_ERROR', id } }] }])
+  t.notOk(sub.results[0]!.errors![0]!.extensions!.retrying, 'not retrying')
+  const open = waitFor(() => false, 'completion', 2000).catch(() => 'still open')
+  t.equal(await Promise.race([sub.ended, open]), 'complete', 'completes instead of polling a rejected key forever')
+  t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
+})
+
+t.test('leak: 200 sockets subscribe and vanish mid-stream, the watch set empties', async (t) => {
+  const h = await harness(t, { watch: { maxConnectionsPerClient: 1000 } })
+  const ids = Array.from({ length: 10 }, (_, i) => h.started.sim.createTask(h.started.key, { prompt: `leak ${i}` }))
+  for (let round = 0; round < 4; round++) {
+    const sockets = Array.from({ length: 50 }, (_, i) => {
+      const client = createClient({ url: h.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 })
+      const sub = subscribe(client, [ids[i % 10]!, ids[(i + 3) % 10]!])
+      return { client, sub }
+    })
+    await waitFor(() => sockets.every((s) => s.sub.results.length === 2), 'every socket to get its states')
+    t.equal(h.app.watcher.stats.watches, 50)
+    await h.step(500)
+    // Half stop politely, half just drop the socket.
+    await Promise.all(sockets.map(async (s, i) => { if (i % 2 === 0) s.sub.stop(); await s.client.dispose() }))
+    await waitFor(() => h.app.watcher.stats.watches === 0, 'every watch to be released')
+  }
+  t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
+})

@@ -1,0 +1,86 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+/** What a machine without redis-server needs; the Redis tests fail with it rather than skip. */
+export const REDIS_INSTALL = 'apt-get update && apt-get install -y redis-server'
+
+export interface RedisServer {
+  readonly url: string
+  readonly port: number
+  /** SIGKILL: what a crashed Redis looks like to its clients. */
+  kill (): Promise<void>
+  /** Starts it again on the same port, empty. */
+  restart (): Promise<void>
+  stop (): Promise<void>
+}
+
+function redisServerPath (): string {
+  const found = spawnSync('sh', ['-c', 'command -v redis-server || command -v valkey-server'], { encoding: 'utf8' })
+  const path = found.stdout.trim().split('\n')[0]
+  if (found.status !== 0 || path === undefined || path === '') {
+    throw new Error(`redis-server is not on the PATH; the Redis tests need it. Install it with: ${REDIS_INSTALL}`)
+  }
+  return path
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+function launch (binary: string, port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn(binary, [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', dir, '--protected-mode', 'yes', '--loglevel', 'notice'
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  child.stderr!.on('data', (chunk) => output.push(String(chunk)))
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      output.push(line)
+      if (line.includes('Ready to accept connections')) resolve(child)
+    })
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output.join('\n')}`)))
+  })
+}
+
+async function stopChild (child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill(signal)
+  await exited
+}
+
+/**
+ * A private redis-server on a free loopback port, nothing persisted, stopped
+ * at teardown. Never a shared or fixed port: parallel test files each get their own.
+ */
+export async function startRedis (t: { teardown: (fn: () => unknown) => void }): Promise<RedisServer> {
+  const binary = redisServerPath()
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'mj-gateway-redis-'))
+  let child: ChildProcess | undefined = await launch(binary, port, dir)
+  const server: RedisServer = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kill: async () => { await stopChild(child, 'SIGKILL'); child = undefined },
+    restart: async () => {
+      await stopChild(child, 'SIGKILL')
+      child = await launch(binary, port, dir)
+    },
+    stop: async () => { await stopChild(child, 'SIGTERM'); child = undefined }
+  }
+  t.teardown(async () => {
+    await server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return server
+}
