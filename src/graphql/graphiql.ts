@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import { createReadStream, readFileSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { FastifyPluginAsync } from 'fastify'
+import { assetVersion, jsonForHtml } from '../http/html.js'
 
 export interface GraphiqlOptions {
   /** Task ids the page's default query asks for (e.g. the simulator's seeded demo tasks). */
@@ -83,12 +83,7 @@ function packageFile (pkg: string, file: string, type: string): Asset {
 }
 
 function inline (body: string, type: string): Asset {
-  return { type, body, version: createHash('sha256').update(body).digest('hex').slice(0, 12) }
-}
-
-/** `<` escaped so the JSON cannot close its <script> data block. */
-function jsonForHtml (value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
+  return { type, body, version: assetVersion(body) }
 }
 
 function page (assets: Record<string, Asset>, config: unknown): string {

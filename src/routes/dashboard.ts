@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { assetVersion, jsonForHtml } from '../http/html.js'
 import type { FastifyInstance } from 'fastify'
 import { STREAM_PATH } from './stream.js'
 
@@ -19,12 +19,7 @@ interface Asset {
 
 function asset (file: string, type: string): Asset {
   const body = readFileSync(new URL(file, DIR))
-  return { body, type, version: createHash('sha256').update(body).digest('base64url').slice(0, 12) }
-}
-
-/** JSON safe inside a <script> data block: no `</script>` or `<!--` can end it early. */
-function scriptJson (value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
+  return { body, type, version: assetVersion(body) }
 }
 
 /**
@@ -45,7 +40,7 @@ export default async function dashboardRoutes (app: FastifyInstance, opts: Dashb
 
   // Built on first request: by then every route is registered, so hasRoute sees the pass-through ones.
   function render (): string {
-    page ??= template.replace('__CONFIG__', scriptJson({
+    page ??= template.replace('__CONFIG__', jsonForHtml({
       demo,
       passthrough,
       demoIds: opts.demoTaskIds ?? [],
