@@ -47,10 +47,13 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   await app.register(tenancy, { mode: config.upstream.auth })
   // Before every route, so a shed request costs one hook and no body parsing.
   await app.register(loadShedding, { ...config.load })
+  // Read lazily at scrape time; built here because the rate limit and the core report to it.
+  const metrics = config.metrics.enabled
+    ? createMetrics(() => app.gateway, { sharedTier: app.redis === undefined ? undefined : () => app.redis!.state })
+    : undefined
   // Before every route: headers, CORS, rate limit and client auth, all before a body is read.
-  await app.register(security, { config })
+  await app.register(security, { config, onSharedTierError: () => metrics?.shared?.error('rate-limit') })
   // Before the core, whose parts report to it, and before the routes, so every route is timed.
-  const metrics = config.metrics.enabled ? createMetrics(() => app.gateway) : undefined
   if (metrics !== undefined) await app.register(metricsPlugin, { metrics, token: config.metrics.token })
   await app.register(gatewayCore, { config, deps, metrics })
   // One live-update watcher per app, polling through the core's loader.

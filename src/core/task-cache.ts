@@ -50,15 +50,43 @@ export class TaskCache {
     return now < entry.freshUntil
   }
 
-  set (partition: string, id: string, task: UpstreamTask | null): void {
-    if (this.#lru === undefined) return
-    const { now, ttlMs, finalTtlMs, notFoundTtlMs, staleMs } = this.#opts
+  /**
+   * The entry a fresh upstream answer makes, stored at `now`, and how long it
+   * is kept (fresh TTL plus the stale window; an unknown id has nothing worth
+   * serving stale). The shared tier (L2) stores the same entry for as long.
+   */
+  entryFor (task: UpstreamTask | null, now = this.#opts.now()): { entry: CacheEntry, keepMs: number } {
+    const { ttlMs, finalTtlMs, notFoundTtlMs } = this.#opts
     const fresh = task === null ? notFoundTtlMs : isFinalStatus(task.status) ? finalTtlMs : ttlMs
-    // An unknown id has nothing worth serving stale.
-    const keep = task === null ? fresh : fresh + staleMs
-    if (keep <= 0) return
-    const storedAt = now()
-    this.#lru.set(partition + '\0' + id, { task, storedAt, freshUntil: storedAt + fresh }, { ttl: keep })
+    return { entry: { task, storedAt: now, freshUntil: now + fresh }, keepMs: this.keepOf(task, fresh) }
+  }
+
+  /** How long an entry is kept in all, given how long it is fresh. */
+  keepOf (task: UpstreamTask | null, freshMs: number): number {
+    return task === null ? freshMs : freshMs + this.#opts.staleMs
+  }
+
+  /** Stores a fresh upstream answer; returns the entry, or undefined when it is not kept at all. */
+  set (partition: string, id: string, task: UpstreamTask | null): CacheEntry | undefined {
+    if (this.#lru === undefined) return undefined
+    const { entry, keepMs } = this.entryFor(task)
+    if (keepMs <= 0) return undefined
+    this.#lru.set(partition + '\0' + id, entry, { ttl: keepMs })
+    return entry
+  }
+
+  /**
+   * Stores an entry made elsewhere (another replica, through the shared
+   * tier) with its own expiry: it is fresh until its `freshUntil`, never for
+   * a TTL of its own, so no replica serves a task older than the TTL.
+   */
+  put (partition: string, id: string, entry: CacheEntry): void {
+    if (this.#lru === undefined) return
+    const key = partition + '\0' + id
+    const keep = this.keepOf(entry.task, entry.freshUntil - this.#opts.now())
+    // A copy never replaces a newer answer this replica already holds.
+    if (keep <= 0 || (this.#lru.peek(key)?.storedAt ?? -Infinity) > entry.storedAt) return
+    this.#lru.set(key, entry, { ttl: keep })
   }
 
   delete (partition: string, id: string): void {

@@ -3,6 +3,7 @@ import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
 import { isCreatedCode } from './task-rules.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
+import { newer, type SharedFlight } from './shared-flight.js'
 import type { GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
 import type { UpstreamTask } from '../upstream/types.js'
@@ -26,13 +27,17 @@ export interface TaskLoaderOptions {
   upstream: Pick<UpstreamClient, 'submit' | 'image'>
   now: () => number
   onCache?: (status: CacheStatus) => void
+  /** The shared tier (REDIS_URL): L1 misses read L2, under cross-replica single flight, before the batcher. */
+  shared?: SharedFlight
 }
 
 /**
- * The one way every surface reaches tasks: reads go to the cache first, then
- * the batcher. When the batcher fails, a cached task that is past its
- * freshness but still inside its stale window is served instead, marked
- * `stale` (stale-if-error). Submits and images are relayed to upstream as
+ * The one way every surface reaches tasks: reads go to the cache (L1) first,
+ * then, with a shared tier, to L2 and the other replicas' fetches in flight
+ * (see SharedFlight), then the batcher. An answer from either cache tier is
+ * a `hit`. When upstream fails, a cached task (L1's or L2's, the newer) that
+ * is past its freshness but still inside its stale window is served
+ * instead, marked `stale` (stale-if-error). Submits and images are relayed to upstream as
  * they are; a submit also drops what the cache knows about the new id.
  */
 export class TaskLoader {
@@ -41,8 +46,10 @@ export class TaskLoader {
   readonly #upstream: Pick<UpstreamClient, 'submit' | 'image'>
   readonly #now: () => number
   readonly #onCache: ((status: CacheStatus) => void) | undefined
+  readonly #shared: SharedFlight | undefined
 
   constructor (opts: TaskLoaderOptions) {
+    this.#shared = opts.shared
     this.#cache = opts.cache
     this.#batcher = opts.batcher
     this.#upstream = opts.upstream
@@ -63,7 +70,7 @@ export class TaskLoader {
       return { task: entry.task, cache: 'hit', ageMs: now - entry.storedAt }
     }
     this.#onCache?.('miss')
-    return this.#fetch(id, scope, entry)
+    return this.#shared === undefined ? this.#fetch(id, scope, entry) : this.#fetchShared(this.#shared, id, scope, entry)
   }
 
   async #fetch (id: string, scope: Scope, entry: CacheEntry | undefined): Promise<Lookup> {
@@ -78,6 +85,22 @@ export class TaskLoader {
     }
   }
 
+  async #fetchShared (shared: SharedFlight, id: string, scope: Scope, entry: CacheEntry | undefined): Promise<Lookup> {
+    const answer = await shared.load(id, scope)
+    const now = this.#now()
+    if (answer.error === undefined) {
+      const { task, storedAt } = answer.entry
+      return answer.hit ? { task, cache: 'hit', ageMs: Math.max(0, now - storedAt) } : { task, cache: 'miss', ageMs: 0 }
+    }
+    // L2's copy may be all there is (fetched on another replica), or newer than L1's.
+    const stale = newer(entry, answer.stale)
+    if (stale?.task != null && this.#cache.keepOf(stale.task, stale.freshUntil - now) > 0) {
+      this.#onCache?.('stale')
+      return { task: stale.task, cache: 'stale', ageMs: now - stale.storedAt }
+    }
+    return { error: answer.error }
+  }
+
   /**
    * Relays `POST /mj/submit/{action}`, never retried: a submit is not
    * idempotent. A created task may be remembered as unknown from a lookup a
@@ -86,7 +109,10 @@ export class TaskLoader {
   async submit (action: string, body: unknown, scope: Scope): Promise<{ statusCode: number, body: unknown }> {
     const answer = await this.#upstream.submit(action, JSON.stringify(body ?? {}), scope.credential)
     const created = answer.body as { code?: unknown, result?: unknown } | null
-    if (isCreatedCode(created?.code) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)
+    if (isCreatedCode(created?.code) && typeof created?.result === 'string') {
+      this.#cache.delete(scope.partition, created.result)
+      this.#shared?.forget(scope.partition, created.result)
+    }
     return answer
   }
 

@@ -54,6 +54,12 @@ export interface WatcherOptions {
   /** How long an id may stay unlisted before it is reported unknown; NOT_FOUND_GRACE_MS unless set. */
   notFoundGraceMs?: number
   timers?: WatchTimers
+  /**
+   * Ticks on the wall clock's multiples of `intervalMs` (with `now`), so the
+   * replicas sharing one Redis read every watched id at the same moment and
+   * their leases merge those reads into one upstream fetch.
+   */
+  alignTo?: () => number
   log?: { warn (obj: object, msg: string): void }
 }
 
@@ -148,7 +154,7 @@ function isRejection (error: GatewayError): boolean {
  * only while something is watched, so an idle gateway holds no timer.
  */
 export class Watcher {
-  readonly #opts: Readonly<Required<Omit<WatcherOptions, 'log'>>> & Pick<WatcherOptions, 'log'>
+  readonly #opts: Readonly<Required<Omit<WatcherOptions, 'log' | 'alignTo'>>> & Pick<WatcherOptions, 'log' | 'alignTo'>
   readonly #partitions = new Map<string, Partition>()
   readonly #watches = new Set<Watch>()
   readonly #clients = new Map<string, number>()
@@ -238,6 +244,28 @@ export class Watcher {
     if (fresh.length > 0) void this.#load(req.scope, fresh)
     this.#arm()
     return handle
+  }
+
+  /** True while `id` is watched for `partition`: the shared tier then tells of its new answers at once. */
+  watching (partition: string, id: string): boolean {
+    return this.#partitions.get(partition)?.entries.has(id) === true
+  }
+
+  /**
+   * Reads these ids again now, off-beat: an answer just landed for them
+   * (fetched by another replica, or for another request) and is fresh in L1,
+   * so subscribers hear of a change without waiting for the next tick. Ids
+   * with a read in flight are left to it.
+   */
+  refresh (partition: string, ids: readonly string[]): void {
+    const p = this.#partitions.get(partition)
+    if (p === undefined || this.#closed) return
+    const entries: Entry[] = []
+    for (const id of ids) {
+      const entry = p.entries.get(id)
+      if (entry !== undefined && !entry.loading) entries.push(entry)
+    }
+    if (entries.length > 0) void this.#load(p.scope, entries)
   }
 
   /**
@@ -417,10 +445,13 @@ export class Watcher {
 
   #arm (): void {
     if (this.#closed || this.#timer !== undefined || this.#ticking !== undefined || this.#size === 0) return
+    const { intervalMs, alignTo } = this.#opts
+    // Aligned, the wait is to the next multiple of the interval: ticks still start at least intervalMs apart.
+    const delay = alignTo === undefined ? intervalMs : intervalMs - (alignTo() % intervalMs)
     this.#timer = this.#opts.timers.setTimeout(() => {
       this.#timer = undefined
       void this.tick()
-    }, this.#opts.intervalMs)
+    }, delay)
   }
 
   #disarm (): void {

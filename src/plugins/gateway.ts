@@ -4,6 +4,10 @@ import type { GatewayConfig } from '../config.js'
 import { Batcher } from '../core/batcher.js'
 import { TaskCache } from '../core/task-cache.js'
 import { TaskLoader } from '../core/task-loader.js'
+import { SharedFlight } from '../core/shared-flight.js'
+import { contentVersion } from '../core/credentials.js'
+import { RedisTaskStore } from '../shared/redis-store.js'
+import type { SharedTierState } from './redis.js'
 import { UpstreamClient } from '../upstream/client.js'
 import { CircuitBreaker, type BreakerState } from '../upstream/breaker.js'
 import { taskFetcher } from '../upstream/fetch-tasks.js'
@@ -13,6 +17,8 @@ export interface Readiness {
   ready: boolean
   reason?: string
   breaker?: { state: BreakerState, retryInMs: number }
+  /** The shared tier, when REDIS_URL is set; `down` never makes a replica unready (it serves from L1 and upstream). */
+  redis?: SharedTierState
 }
 
 /** What every route and resolver reads through: one instance per app, never module state. */
@@ -23,6 +29,8 @@ export interface Gateway {
   readonly cache: TaskCache
   /** `breaker.state` is 'closed', 'open' or 'half-open'. */
   readonly breaker: CircuitBreaker
+  /** Cross-replica single flight over L2; undefined without REDIS_URL (or with the cache off). */
+  readonly shared: SharedFlight | undefined
   readiness (): Readiness
 }
 
@@ -41,6 +49,15 @@ export interface AppDeps {
   /** Set in demo mode: the embedded simulator's seeded task ids, shown by GraphiQL and the dashboard. */
   demoTaskIds?: readonly string[]
 }
+
+/**
+ * A lease outlives the upstream deadline by this much (plus the batch
+ * window, for which a leased id may be held before it is sent), so that it
+ * only runs out when its holder is gone.
+ */
+export const LEASE_MARGIN_MS = 1_000
+/** How often a lookup waiting on another replica's lease asks L2 again, in case an announcement was lost. */
+export const LEASE_POLL_MS = 500
 
 /** Ready unless the breaker is open; half-open reads ready, as the probe needs traffic to reach this instance. */
 export function readinessOf (breaker: CircuitBreaker): Readiness {
@@ -70,14 +87,32 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     now,
     logger: app.log.child({ component: 'breaker' })
   })
+  // The shared tier holds cached answers: with the cache off there is nothing to share.
+  const tier = cache.enabled ? app.redis : undefined
   const batcher = new Batcher({
     ...config.batch,
     fetch: taskFetcher(upstream, breaker),
-    onResult: (scope, id, task) => cache.set(scope.partition, id, task),
+    // With the shared tier, the flight writes L1 and L2 from the same entry.
+    onResult: tier === undefined ? (scope, id, task) => { cache.set(scope.partition, id, task) } : undefined,
     onBatch: metrics?.onBatch,
     onObserverError: (err) => app.log.error({ err }, 'a batch observer failed')
   })
-  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache })
+  let shared: SharedFlight | undefined
+  if (tier !== undefined) {
+    const leaseMs = config.upstream.timeoutMs + config.batch.windowMs + LEASE_MARGIN_MS
+    shared = new SharedFlight({
+      // Keys carry a digest of upstream and its key: deployments sharing one Redis never share answers.
+      store: new RedisTaskStore(tier, contentVersion(`${config.upstream.baseUrl}\n${config.upstream.key ?? ''}`, 16)),
+      upstream: batcher,
+      cache,
+      now,
+      leaseMs,
+      maxWaitMs: leaseMs + config.upstream.timeoutMs,
+      pollMs: LEASE_POLL_MS,
+      observer: metrics?.shared
+    })
+  }
+  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache, shared })
 
   app.decorate('gateway', {
     config,
@@ -85,12 +120,16 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     batcher,
     cache,
     breaker,
-    readiness: () => readinessOf(breaker)
+    shared,
+    readiness: app.redis === undefined
+      ? () => readinessOf(breaker)
+      : () => ({ ...readinessOf(breaker), redis: app.redis!.state })
   } satisfies Gateway)
 
   // Fastify closes the server and waits for requests in flight before onClose runs.
   app.addHook('onClose', async () => {
+    shared?.close()
     batcher.close()
     await upstream.close()
   })
-}, { name: 'gateway' })
+}, { name: 'gateway', dependencies: ['redis'] })

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { BatchReport } from '../core/batcher.js'
 import type { CacheStatus } from '../core/task-loader.js'
+import type { SharedObserver, SharedOperation } from '../core/shared-flight.js'
 import type { UpstreamObserver } from '../upstream/client.js'
 import { errors } from '../errors.js'
 import { bearerToken, matchesDigest, sha256 } from '../core/credentials.js'
@@ -16,6 +17,14 @@ export const UNROUTED = '__unrouted'
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const COUNT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const
+/** Calls to the shared tier that can fail: the read path's, and the rate limit's counters. */
+export type SharedTierOperation = SharedOperation | 'rate-limit'
+const SHARED_OPERATIONS: readonly SharedTierOperation[] = ['acquire', 'settle', 'forget', 'rate-limit']
+
+/** What the shared tier reports: the read path's counters, and failed rate-limit calls. */
+export interface SharedTierMetrics extends SharedObserver {
+  error (operation: SharedTierOperation): void
+}
 
 /**
  * Everything the gateway reports, on one registry per app. The hooks the core
@@ -27,6 +36,8 @@ export interface GatewayMetrics {
   readonly observer: UpstreamObserver
   readonly onBatch: (report: BatchReport) => void
   readonly onCache: (status: CacheStatus) => void
+  /** Present when the shared tier (REDIS_URL) is configured. */
+  readonly shared: SharedTierMetrics | undefined
   observeRequest (method: string, route: string, statusCode: number, seconds: number): void
 }
 
@@ -41,7 +52,7 @@ export interface MetricsSource {
  * `gateway` is read lazily, at scrape time: the metrics exist before the
  * gateway core does, because the core's parts are built with their hooks.
  */
-export function createMetrics (gateway: () => MetricsSource): GatewayMetrics {
+export function createMetrics (gateway: () => MetricsSource, options: { sharedTier?: () => 'up' | 'down' } = {}): GatewayMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
@@ -133,6 +144,7 @@ export function createMetrics (gateway: () => MetricsSource): GatewayMetrics {
 
   return {
     registry,
+    shared: options.sharedTier === undefined ? undefined : sharedTierMetrics(registers, options.sharedTier),
     observer: {
       callStarted () { upstreamInFlight.inc() },
       callFinished (outcome, durationMs) {
@@ -152,6 +164,46 @@ export function createMetrics (gateway: () => MetricsSource): GatewayMetrics {
     observeRequest (method, route, statusCode, seconds) {
       requestDuration.observe(method, route, statusCode, seconds)
     }
+  }
+}
+
+/** The shared tier's gauge and counters; only registered when REDIS_URL is set. */
+function sharedTierMetrics (registers: Registry[], state: () => 'up' | 'down'): SharedTierMetrics {
+  new Gauge({
+    name: 'gateway_shared_tier_up',
+    help: 'The shared tier (Redis): 1 while connected, 0 while down (this replica then serves from L1 and upstream alone).',
+    registers,
+    collect () { this.set(state() === 'up' ? 1 : 0) }
+  })
+  const lookups = new Counter({
+    name: 'gateway_shared_cache_lookups_total',
+    help: 'L1 misses looked up in the shared cache (L2), by result: hit (fresh in L2) or miss.',
+    labelNames: ['result'] as const,
+    registers
+  })
+  const errors = new Counter({
+    name: 'gateway_shared_tier_errors_total',
+    help: 'Shared-tier calls that failed or timed out (REDIS_TIMEOUT_MS), by operation; each fell back to L1 and upstream.',
+    labelNames: ['operation'] as const,
+    registers
+  })
+  const waits = new Counter({
+    name: 'gateway_shared_lease_waits_total',
+    help: 'Lookups that found another replica fetching their id (its lease) and waited for its answer instead of asking upstream.',
+    registers
+  })
+  const takeovers = new Counter({
+    name: 'gateway_shared_lease_takeovers_total',
+    help: 'Waiting lookups that found the lease gone without an answer (its holder died) and fetched the id themselves.',
+    registers
+  })
+  for (const result of ['hit', 'miss']) lookups.labels(result).inc(0)
+  for (const operation of SHARED_OPERATIONS) errors.labels(operation).inc(0)
+  return {
+    lookups (result, count) { if (count > 0) lookups.labels(result).inc(count) },
+    leaseWait () { waits.inc() },
+    takeover () { takeovers.inc() },
+    error (operation) { errors.labels(operation).inc() }
   }
 }
 

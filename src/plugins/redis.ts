@@ -62,19 +62,19 @@ function watchState (client: Redis, log: FastifyBaseLogger, onChange: (state: Sh
   client.on('error', (err: Error) => { if (state === 'up') become('down', err) })
 }
 
-export const redisPlugin = fp<{ config: GatewayConfig['redis'] }>(async function redisPlugin (app: FastifyInstance, { config }) {
-  if (config.url === undefined) {
-    app.decorate('redis', undefined)
-    return
-  }
+/**
+ * Connects to the shared tier. Start-up never waits for Redis: a replica
+ * with Redis down serves from L1 and upstream, and joins in when it comes.
+ * `close()` drops every connection it made.
+ */
+export function connectSharedTier (config: { url: string, prefix: string, timeoutMs: number }, log: FastifyBaseLogger): SharedTier & { close (): void } {
   const { url, prefix, timeoutMs } = config
-  const log = app.log.child({ component: 'redis' })
   const options = redisOptions(timeoutMs)
   const client = new Redis(url, options)
   let state: SharedTierState = 'down'
   watchState(client, log, (next) => { state = next })
   const subscribers = new Set<Redis>()
-  const tier: SharedTier = {
+  const tier = {
     client,
     prefix,
     timeoutMs,
@@ -86,13 +86,22 @@ export const redisPlugin = fp<{ config: GatewayConfig['redis'] }>(async function
       subscribers.add(sub)
       sub.connect().catch(() => {})
       return sub
+    },
+    close () {
+      for (const sub of subscribers) sub.disconnect()
+      client.disconnect()
     }
   }
-  app.decorate('redis', tier)
-  // Start-up never waits for Redis: a replica with Redis down serves from L1 and upstream.
   client.connect().catch(() => {})
-  app.addHook('onClose', async () => {
-    for (const sub of subscribers) sub.disconnect()
-    client.disconnect()
-  })
+  return tier
+}
+
+export const redisPlugin = fp<{ config: GatewayConfig['redis'] }>(async function redisPlugin (app: FastifyInstance, { config }) {
+  if (config.url === undefined) {
+    app.decorate('redis', undefined)
+    return
+  }
+  const tier = connectSharedTier({ ...config, url: config.url }, app.log.child({ component: 'redis' }))
+  app.decorate('redis', tier)
+  app.addHook('onClose', async () => { tier.close() })
 }, { name: 'redis' })

@@ -31,7 +31,7 @@ declare module 'fastify' {
  * hook is added only when its setting is on, so the default configuration
  * costs the hot path nothing. Page headers (CSP) are `pageSecurityHeaders`.
  */
-export const security = fp<{ config: GatewayConfig }>(async function security (app: FastifyInstance, { config }) {
+export const security = fp<{ config: GatewayConfig, onSharedTierError?: () => void }>(async function security (app: FastifyInstance, { config, onSharedTierError }) {
   const policy: SecurityPolicy = securityPolicy(config)
   const identify = clientIdentifier(policy)
   const client = (request: FastifyRequest): string => identify(request) ?? 'ip:' + request.ip
@@ -39,7 +39,7 @@ export const security = fp<{ config: GatewayConfig }>(async function security (a
 
   await registerCors(app, policy)
   if (policy.rateLimit !== undefined) {
-    const limit = await registerRateLimit(app, policy.rateLimit, client)
+    const limit = await registerRateLimit(app, policy.rateLimit, client, onSharedTierError)
     app.addHook('onRequest', limit)
   }
   if (policy.clientKeyDigests.length > 0 || policy.passthrough) app.addHook('onRequest', clientAuthHook(policy, identify))
@@ -53,4 +53,4 @@ export const security = fp<{ config: GatewayConfig }>(async function security (a
       ? '!!! SECURITY WARNING: production without GATEWAY_API_KEYS: any client that reaches this port can use the gateway with its own CometAPI key. Set GATEWAY_API_KEYS. !!!'
       : '!!! SECURITY WARNING: production without GATEWAY_API_KEYS: any client that reaches this port reads tasks with the gateway\'s CometAPI key. Set GATEWAY_API_KEYS. !!!')
   }
-}, { name: 'security', dependencies: ['tenancy'] })
+}, { name: 'security', dependencies: ['tenancy', 'redis'] })

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, type GatewayError } from '../errors.js'
 import type { SecurityPolicy } from './policy.js'
 import { isPublicRoute } from './client-auth.js'
+import { sharedRateLimitStore } from '../shared/rate-limit-store.js'
 
 export type RequestLimiter = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -14,9 +15,12 @@ export type RequestLimiter = (request: FastifyRequest, reply: FastifyReply) => P
  * onRequest hook, before the auth check, so failed auth attempts count too;
  * the plugin's per-route hooks would run after every app-level hook.
  */
-export async function registerRateLimit (app: FastifyInstance, limit: NonNullable<SecurityPolicy['rateLimit']>, client: (request: FastifyRequest) => string): Promise<RequestLimiter> {
+export async function registerRateLimit (app: FastifyInstance, limit: NonNullable<SecurityPolicy['rateLimit']>, client: (request: FastifyRequest) => string,
+  onSharedTierError: () => void = () => {}): Promise<RequestLimiter> {
   await app.register(rateLimit, {
     global: false,
+    // With REDIS_URL the counters are the cluster's (in Redis), else this process's.
+    store: app.redis === undefined ? undefined : sharedRateLimitStore(app.redis, onSharedTierError),
     max: limit.max,
     timeWindow: limit.windowMs,
     keyGenerator: client,

@@ -15,6 +15,9 @@ export interface RedisServer {
   kill (): Promise<void>
   /** Starts it again on the same port, empty. */
   restart (): Promise<void>
+  /** SIGSTOP: a Redis that hangs (connections open, nothing answered) until `resume()`. */
+  pause (): void
+  resume (): void
   stop (): Promise<void>
 }
 
@@ -76,7 +79,13 @@ export async function startRedis (t: { teardown: (fn: () => unknown) => void }):
       await stopChild(child, 'SIGKILL')
       child = await launch(binary, port, dir)
     },
-    stop: async () => { await stopChild(child, 'SIGTERM'); child = undefined }
+    stop: async () => {
+      child?.kill('SIGCONT')
+      await stopChild(child, 'SIGTERM')
+      child = undefined
+    },
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') }
   }
   t.teardown(async () => {
     await server.stop()
