@@ -4,8 +4,12 @@
  * reports is its own; the bench starts it, asks it for its CPU accounting
  * over IPC around a phase, and stops it.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import type { GatewayOptions } from '../src/config.js'
@@ -88,6 +92,55 @@ export class Child {
   }
 }
 
+/**
+ * A redis-server (or valkey-server) of the bench's own, on a free loopback
+ * port, nothing persisted; stopped with the other processes, killed by the
+ * watchdog.
+ */
+export class RedisProcess {
+  static readonly all = new Set<RedisProcess>()
+
+  private constructor (readonly proc: ChildProcess, readonly url: string, readonly dir: string) {}
+
+  static async start (): Promise<RedisProcess> {
+    const found = spawnSync('sh', ['-c', 'command -v redis-server || command -v valkey-server'], { encoding: 'utf8' })
+    const binary = found.stdout.trim().split('\n')[0]
+    if (found.status !== 0 || binary === undefined || binary === '') {
+      throw new Error('redis-server is not on the PATH; the replicas scenario needs it. Install it with: apt-get update && apt-get install -y redis-server')
+    }
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number }
+        server.close(() => resolve(port))
+      })
+    })
+    const dir = mkdtempSync(join(tmpdir(), 'mj-bench-redis-'))
+    const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('redis-server did not start within 10 s')) }, 10_000)
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        if (line.includes('Ready to accept connections')) { clearTimeout(timer); resolve() }
+      })
+      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited during start-up (${code})`)) })
+    })
+    proc.stdout!.resume()
+    const redis = new RedisProcess(proc, `redis://127.0.0.1:${port}`, dir)
+    RedisProcess.all.add(redis)
+    return redis
+  }
+
+  async stop (): Promise<void> {
+    RedisProcess.all.delete(this)
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      const exited = new Promise((resolve) => this.proc.once('exit', resolve))
+      this.proc.kill('SIGTERM')
+      await exited
+    }
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
 /** Every process a scenario may drive; a scenario that needs a fresh one starts its own. */
 export interface Servers {
   upstream: Child
@@ -96,6 +149,8 @@ export interface Servers {
   memoryGateway: Child
   rest: Child
   graphql: Child
+  /** What `gateway` was started with, for scenarios that start gateways of their own. */
+  gatewayOptions: GatewayOptions
 }
 
 /**
@@ -112,17 +167,19 @@ export async function startServers (configure: (upstreamUrl: string) => GatewayO
     Child.start(BASELINES.rest, 'rest-baseline.ts'),
     Child.start(BASELINES.graphql, 'graphql-baseline.ts')
   ])
-  return { servers: { upstream, gateway, loadGateway, memoryGateway, rest, graphql }, gatewayOptions }
+  return { servers: { upstream, gateway, loadGateway, memoryGateway, rest, graphql, gatewayOptions }, gatewayOptions }
 }
 
 /** Stops every process still running, politely, killing those that don't go in 5 s. */
 export async function stopAll (): Promise<void> {
   await Promise.allSettled([...Child.all].map((child) => child.close()))
+  await Promise.allSettled([...RedisProcess.all].map((redis) => redis.stop()))
 }
 
 /** For the watchdog: no politeness, the run is already wedged. */
 export function killAll (): void {
   for (const child of Child.all) child.proc.kill('SIGKILL')
+  for (const redis of RedisProcess.all) redis.proc.kill('SIGKILL')
 }
 
 export async function cannon (opts: autocannon.Options): Promise<autocannon.Result> {

@@ -14,7 +14,10 @@ export const BASELINES = {
   graphql: 'bare mercurius 16 + JIT',
   upstream: 'direct upstream',
   // The memory scenario compares the gateway with itself before the stream of ids.
-  memory: 'gateway at start'
+  memory: 'gateway at start',
+  // The replicas scenario: the same traffic through one gateway without Redis, and L1 against L2 hits.
+  oneReplica: 'one replica',
+  l1Hit: 'L1 hit'
 } as const
 
 export interface TargetResult {

@@ -12,7 +12,7 @@
  *   --json-out <file>                  write the report there instead
  *   --rounds <n>                       rounds per scenario
  *   --batch-window-ms <n>, --batch-max-in-flight <n>   gateway batch settings to try
- *   --only cache-hit,burst,lone,load,memory              a subset, for experiments
+ *   --only cache-hit,burst,lone,load,memory,replicas     a subset, for experiments
  *   --gateway-options '<json>'                           any other gateway options to try
  */
 import { join, relative } from 'node:path'
@@ -25,10 +25,11 @@ import { cacheHit } from './scenarios/cache-hit.js'
 import { load } from './scenarios/load.js'
 import { lone } from './scenarios/lone.js'
 import { memory } from './scenarios/memory.js'
+import { replicas } from './scenarios/replicas.js'
 import { SETTINGS_FULL, SETTINGS_QUICK, type Scenario, type Settings } from './settings.js'
 
 /** In report order; test/bench/run.test.ts checks the ids come out in this order. */
-const SCENARIOS: readonly Scenario[] = [cacheHit, burst, lone, load, memory]
+const SCENARIOS: readonly Scenario[] = [cacheHit, burst, lone, load, memory, replicas]
 
 async function main (): Promise<void> {
   const { values } = parseArgs({

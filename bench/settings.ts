@@ -16,6 +16,11 @@ export interface Settings {
   memoryIds: number
   memoryIdsPerRequest: number
   memoryConcurrency: number
+  replicasRequests: number
+  replicasIds: number
+  replicasIntervalMs: number
+  replicasLatencyMs: number
+  l2HitRequests: number
 }
 
 export const SETTINGS_FULL: Readonly<Settings> = {
@@ -31,7 +36,12 @@ export const SETTINGS_FULL: Readonly<Settings> = {
   loadLatencyMs: 25,
   memoryIds: 100_000,
   memoryIdsPerRequest: 100,
-  memoryConcurrency: 8
+  memoryConcurrency: 8,
+  replicasRequests: 1200,
+  replicasIds: 400,
+  replicasIntervalMs: 5,
+  replicasLatencyMs: 20,
+  l2HitRequests: 200
 }
 
 /** Smoke mode: every scenario once, briefly; the shape of the report, not its numbers. */
@@ -42,7 +52,10 @@ export const SETTINGS_QUICK: Readonly<Settings> = {
   warmupSeconds: 0.3,
   loneRequests: 20,
   loadSeconds: 0.5,
-  memoryIds: 2_000
+  memoryIds: 2_000,
+  replicasRequests: 240,
+  replicasIds: 120,
+  l2HitRequests: 20
 }
 
 export interface Scenario {

@@ -267,7 +267,7 @@ export class SharedFlight {
           fetch.push(job)
         } else if (job.noticed !== undefined) {
           // The holder's announcement overtook this reply: that is the answer.
-          this.#answer(lane, job, job.noticed)
+          this.#answer(lane, job, job.noticed, false)
         } else {
           this.#wait(lane, job, result.leaseLeftMs)
         }
@@ -281,7 +281,7 @@ export class SharedFlight {
       const fetch: Job[] = []
       for (const job of jobs) {
         if (lane.jobs.get(job.id) !== job || job.state !== 'acquiring') continue
-        if (job.noticed !== undefined) this.#answer(lane, job, job.noticed)
+        if (job.noticed !== undefined) this.#answer(lane, job, job.noticed, false)
         else fetch.push(job)
       }
       this.#fetch(lane, fetch)
@@ -394,7 +394,8 @@ export class SharedFlight {
         const job = lane.jobs.get(landing.id)
         if (job === undefined) continue
         if (job.state === 'waiting' || job.state === 'queued') {
-          this.#answer(lane, job, landing)
+          // A lookup that had not even asked yet reads the answer as it would have read L2: a hit.
+          this.#answer(lane, job, landing, job.state === 'queued')
         } else if (job.state === 'acquiring') {
           job.noticed = landing
         }
@@ -404,7 +405,7 @@ export class SharedFlight {
     this.#tell(partition, landings)
   }
 
-  #answer (lane: Lane, job: Job, landing: Landing): void {
+  #answer (lane: Lane, job: Job, landing: Landing, hit: boolean): void {
     if (landing.error !== undefined) {
       this.#finish(lane, job, { error: landing.error, stale: job.stale })
       return
@@ -415,7 +416,7 @@ export class SharedFlight {
       return
     }
     this.#opts.cache.put(lane.scope.partition, job.id, landing.entry)
-    this.#finish(lane, job, { entry: landing.entry, hit: false })
+    this.#finish(lane, job, { entry: landing.entry, hit })
   }
 
   /** Tells the watcher of the answers for ids it watches, once they are in L1. */

@@ -80,8 +80,15 @@ export function connectSharedTier (config: { url: string, prefix: string, timeou
     timeoutMs,
     get state () { return state },
     subscriber () {
-      // Subscribed connections must queue SUBSCRIBE until connected, and never time out waiting for messages.
-      const sub = new Redis(url, { ...options, enableOfflineQueue: true, commandTimeout: undefined, connectionName: 'mj-task-gateway-sub' })
+      // A subscriber queues SUBSCRIBE until it is connected, however long Redis is away (a replica may start
+      // before Redis), never times out waiting for messages, and subscribes again after each reconnect.
+      const sub = new Redis(url, {
+        ...options,
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        commandTimeout: undefined,
+        connectionName: 'mj-task-gateway-sub'
+      })
       sub.on('error', () => {})
       subscribers.add(sub)
       sub.connect().catch(() => {})

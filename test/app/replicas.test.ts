@@ -54,6 +54,20 @@ t.test('a task fetched through one replica is a hit on the others, on REST and G
   t.equal(await metric(a!, 'gateway_shared_cache_lookups_total{result="miss"}'), 1)
 })
 
+t.test('stale-if-error: a replica that never saw a task serves the copy L2 still holds, marked stale', async (t) => {
+  const { apps: [a, b], upstream, clock } = await cluster(t, { upstream: { retries: 0 } }, { count: 2 })
+  upstream.add({ id: '5', status: 'IN_PROGRESS', progress: '40%' })
+  t.equal((await get(a!, '/v1/tasks/5')).statusCode, 200)
+  clock.advance(2_000 + 5_000)
+  upstream.script({ kind: 'status', status: 500 })
+  const res = await get(b!, '/v1/tasks/5')
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['x-cache'], 'stale')
+  t.equal(res.headers.age, '7')
+  t.equal(res.json().progress, '40%')
+  t.equal(upstream.calls.length, 2, 'B tried upstream first')
+})
+
 t.test('a burst of 150 lookups over 120 ids, spread over three replicas, asks upstream for each id once', async (t) => {
   const { apps, upstream } = await cluster(t)
   const ids = Array.from({ length: 120 }, (_, i) => `7${String(i).padStart(12, '0')}`)

@@ -359,3 +359,16 @@ t.test('lookups of a closing flight that wait on another replica end with 503', 
   t.ok(answer.error instanceof errors.Overloaded)
   a.upstream.answer('1')
 })
+
+t.test('forget drops an id\'s L2 entry: a submit just created the task that L2 remembers as unknown', async (t) => {
+  const redis = await startRedis(t)
+  const clock = new ManualClock()
+  const a = await replica(t, redis, clock)
+  const b = await replica(t, redis, clock)
+  t.equal((await a.flight.load('12', SCOPE)).entry?.task, null, 'unknown for now')
+  await eventually(async () => await a.tier.client.exists(a.store.taskKey('shared', '12')) === 1, 'the unknown in L2')
+  a.flight.forget('shared', '12')
+  await eventually(async () => await a.tier.client.exists(a.store.taskKey('shared', '12')) === 0, 'the entry to go')
+  b.upstream.tasks.set('12', task('12', '0%'))
+  t.strictSame((await b.flight.load('12', SCOPE)).entry?.task, task('12', '0%'), 'the next lookup asks upstream')
+})

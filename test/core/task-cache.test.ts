@@ -68,3 +68,31 @@ t.test('a TTL of 0 turns the cache off', async (t) => {
   t.equal(c.get('p', '1'), undefined)
   t.equal(c.enabled, false)
 })
+
+t.test('a copy from elsewhere keeps its own expiry, and never replaces a newer answer', async (t) => {
+  const clock = new ManualClock()
+  const c = cache(clock)
+  const fetchedElsewhere = { task: { id: '1', progress: '10%' }, storedAt: clock.time - 1500, freshUntil: clock.time + 500 }
+  c.put('p', '1', fetchedElsewhere)
+  t.equal(c.get('p', '1'), fetchedElsewhere)
+  clock.advance(500)
+  t.notOk(c.isFresh(c.get('p', '1')!), 'stale when the original is, not a TTL after the copy')
+  clock.advance(10_000)
+  t.ok(c.get('p', '1'), 'kept to the last millisecond of the stale window after its own freshness')
+  clock.advance(1)
+  t.equal(c.get('p', '1'), undefined)
+
+  c.set('p', '2', { id: '2', progress: '80%' })
+  c.put('p', '2', { task: { id: '2', progress: '40%' }, storedAt: clock.time - 1, freshUntil: clock.time + 1000 })
+  t.equal(c.get('p', '2')!.task!.progress, '80%', 'the older copy is ignored')
+  c.put('p', '3', { task: null, storedAt: clock.time - 600, freshUntil: clock.time - 100 })
+  t.equal(c.get('p', '3'), undefined, 'an expired unknown is not kept at all')
+})
+
+t.test('entryFor gives the entry an answer makes and how long it is kept, as L2 stores it', async (t) => {
+  const clock = new ManualClock()
+  const c = cache(clock)
+  t.strictSame(c.entryFor({ id: '1', status: 'SUCCESS' }), { entry: { task: { id: '1', status: 'SUCCESS' }, storedAt: clock.time, freshUntil: clock.time + 60_000 }, keepMs: 70_000 })
+  t.strictSame(c.entryFor(null), { entry: { task: null, storedAt: clock.time, freshUntil: clock.time + 500 }, keepMs: 500 })
+  t.equal(c.set('p', 'x', { id: 'x' })!.freshUntil, clock.time + 2000, 'set returns what it stored')
+})

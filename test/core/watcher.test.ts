@@ -453,3 +453,51 @@ t.test('fan-in: 200 subscribers over 50 ids cost ceil(50 / BATCH_MAX_IDS) upstre
   t.same(duplicates, [], 'no subscriber got the same state twice')
   t.ok([...perTask.values()].every((n) => n > 200 * 15 / 50), 'states changed over the ticks and reached every subscriber')
 })
+
+/** Timers that record the delay each one was set for. */
+class DelayTimers implements WatchTimers {
+  readonly delays: number[] = []
+  setTimeout (_fn: () => void, ms: number): unknown { this.delays.push(ms); return this.delays.length }
+  clearTimeout (): void {}
+}
+
+t.test('aligned (shared tier on): ticks wait for the next multiple of the interval on the wall clock', async (t) => {
+  const clock = new ManualClock(1_700_000_000_250)
+  const timers = new DelayTimers()
+  const { watcher, loader } = make({ timers, alignTo: clock.now })
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '1%' })
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: () => {} })
+  await settle()
+  t.strictSame(timers.delays, [750], 'to the next whole second, where every replica ticks too')
+  clock.advance(750 + 999)
+  await watcher.tick()
+  t.strictSame(timers.delays, [750, 1], 'a tick that ends just before a boundary waits only for it')
+  clock.advance(1)
+  await watcher.tick()
+  t.strictSame(timers.delays, [750, 1, 1000], 'on a boundary: a whole interval, never zero')
+})
+
+t.test('refresh reads the ids an answer just landed for, at once; unwatched ids and reads in flight are left alone', async (t) => {
+  const { watcher, loader } = make()
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '1%' })
+  const c = collect()
+  watcher.watch({ ids: ['a'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
+  await settle()
+  t.equal(watcher.watching('shared', 'a'), true)
+  t.equal(watcher.watching('shared', 'b'), false)
+  t.equal(watcher.watching('cred:other', 'a'), false)
+
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '50%' })
+  watcher.refresh('shared', ['a', 'b'])
+  await settle()
+  t.strictSame(c.summary(), ['a:IN_PROGRESS:1%', 'a:IN_PROGRESS:50%'], 'the change, without a tick')
+  t.strictSame(loader.calls, [['a'], ['a']], 'only the watched id was read')
+  t.equal(watcher.stats.ticks, 0)
+
+  const release = loader.hold()
+  const ticking = watcher.tick()
+  watcher.refresh('shared', ['a'])
+  t.equal(loader.calls.length, 3, 'a read already in flight is not doubled')
+  release()
+  await ticking
+})

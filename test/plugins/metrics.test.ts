@@ -123,3 +123,24 @@ t.test('each app has its own registry', async (t) => {
   t.equal(sample(await scrape(a.app), 'gateway_upstream_calls_total{outcome="ok"}'), 1)
   t.equal(sample(await scrape(b.app), 'gateway_upstream_calls_total{outcome="ok"}'), undefined)
 })
+
+t.test('the shared tier\'s gauge and counters: present with REDIS_URL, absent without', async (t) => {
+  const { app } = await setup(t)
+  t.notMatch(await scrape(app), /gateway_shared_/, 'nothing about a shared tier there is not')
+
+  const { cluster } = await import('../helpers/replicas.js')
+  const { apps: [a, b], upstream } = await cluster(t, {}, { count: 2 })
+  upstream.add({ id: '1' }, { id: '2' })
+  await a!.inject({ url: '/v1/tasks?ids=1,2' })
+  await b!.inject({ url: '/v1/tasks?ids=1,2,3' })
+  const text = await scrape(b!)
+  t.match(text, /^# TYPE gateway_shared_tier_up gauge$/m)
+  t.equal(sample(text, 'gateway_shared_tier_up'), 1)
+  t.equal(sample(text, 'gateway_shared_cache_lookups_total{result="hit"}'), 2)
+  t.equal(sample(text, 'gateway_shared_cache_lookups_total{result="miss"}'), 1)
+  t.equal(sample(text, 'gateway_shared_lease_waits_total'), 0)
+  t.equal(sample(text, 'gateway_shared_lease_takeovers_total'), 0)
+  for (const operation of ['acquire', 'settle', 'forget', 'rate-limit']) {
+    t.equal(sample(text, `gateway_shared_tier_errors_total{operation="${operation}"}`), 0, `errors of ${operation}, from 0`)
+  }
+})

@@ -1,0 +1,79 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import { Redis } from 'ioredis'
+import { buildApp } from '../../src/app.js'
+import { reconnectDelay } from '../../src/plugins/redis.js'
+import { FakeUpstream } from '../helpers/fake-upstream.js'
+import { TEST_KEY, waitFor } from '../helpers/gateway.js'
+import { announcementListeners, cluster, eventually } from '../helpers/replicas.js'
+import { startRedis } from '../helpers/redis.js'
+
+async function metric (app: Awaited<ReturnType<typeof buildApp>>, series: string): Promise<number | undefined> {
+  const text = (await app.inject({ url: '/metrics' })).body
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+t.test('one log line per transition of the shared tier, never one per failed call', async (t) => {
+  const redis = await startRedis(t)
+  const upstream = await FakeUpstream.start()
+  const lines: Array<{ component?: string, redis?: string, msg: string }> = []
+  const stream = new Writable({ write (chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done() } })
+  const app = await buildApp({ upstream: { baseUrl: upstream.url, key: TEST_KEY }, redis: { url: redis.url } }, { logger: { level: 'info', stream } })
+  t.teardown(async () => { await app.close(); await upstream.close() })
+  upstream.add(...Array.from({ length: 10 }, (_, i) => ({ id: String(i) })))
+  await waitFor(() => app.redis!.state === 'up', 'Redis to be up')
+
+  await redis.kill()
+  await waitFor(() => app.redis!.state === 'down', 'Redis to be seen down')
+  for (let i = 0; i < 10; i++) t.equal((await app.inject({ url: `/v1/tasks/${i}` })).statusCode, 200)
+  await redis.restart()
+  await waitFor(() => app.redis!.state === 'up', 'Redis to be back')
+  const transitions = lines.filter((line) => line.component === 'redis').map((line) => line.redis)
+  t.strictSame(transitions, ['up', 'down', 'up'])
+  t.match(lines.find((line) => line.redis === 'down')!.msg, /serving from this replica and upstream/)
+})
+
+t.test('a replica started while Redis is down serves at once, and joins in when Redis comes up', async (t) => {
+  const redis = await startRedis(t)
+  await redis.kill()
+  const upstream = await FakeUpstream.start()
+  const apps = await Promise.all([0, 1].map(() => buildApp({ upstream: { baseUrl: upstream.url, key: TEST_KEY }, redis: { url: redis.url } }, { logger: false })))
+  const client = new Redis(redis.url, { lazyConnect: true })
+  client.on('error', () => {})
+  t.teardown(async () => { client.disconnect(); await Promise.all(apps.map((app) => app.close())); await upstream.close() })
+  upstream.add({ id: '1' }, { id: '2' })
+  for (const app of apps) {
+    t.equal((await app.inject({ url: '/v1/tasks/1' })).statusCode, 200, 'answers without Redis')
+    t.strictSame((await app.inject({ url: '/readyz' })).json(), { ready: true, redis: 'down' })
+  }
+
+  await redis.restart()
+  await client.connect()
+  await waitFor(() => apps.every((app) => app.redis!.state === 'up'), 'the replicas to connect')
+  await eventually(async () => await announcementListeners(client) === 2, 'both replicas to subscribe')
+  t.equal((await apps[0]!.inject({ url: '/v1/tasks/2' })).headers['x-cache'], 'miss')
+  t.equal((await apps[1]!.inject({ url: '/v1/tasks/2' })).headers['x-cache'], 'hit', 'sharing')
+  t.equal(upstream.calls.filter((call) => call.ids.includes('2')).length, 1)
+})
+
+t.test('reconnects back off with jitter, capped at 2 s, for ever', async (t) => {
+  t.equal(reconnectDelay(0, () => 1), 50)
+  t.equal(reconnectDelay(1, () => 1), 100)
+  t.equal(reconnectDelay(10, () => 1), 2_000)
+  t.equal(reconnectDelay(1_000, () => 0), 1_000, 'half the cap at the least')
+})
+
+t.test('a hung Redis costs a lookup at most REDIS_TIMEOUT_MS: answered from upstream, the failure counted', async (t) => {
+  const { apps: [a], upstream, redis } = await cluster(t, { redis: { timeoutMs: 50 } }, { count: 1 })
+  upstream.add({ id: '1' }, { id: '2' })
+  redis.pause()
+  t.teardown(() => redis.resume())
+  const res = await a!.inject({ url: '/v1/tasks?ids=1,2' })
+  t.equal(res.statusCode, 200)
+  t.strictSame(res.json().map((task: { id: string }) => task.id), ['1', '2'])
+  t.equal(res.headers['x-cache'], 'miss')
+  t.strictSame(upstream.calls.map((call) => call.ids), [['1', '2']])
+  t.equal(await metric(a!, 'gateway_shared_tier_errors_total{operation="acquire"}'), 1, 'one acquire for both ids, timed out')
+  t.strictSame((await a!.inject({ url: '/readyz' })).json(), { ready: true, redis: 'up' }, 'the connection itself is still up')
+})
