@@ -37,9 +37,9 @@ export const SETTINGS_FULL: Readonly<Settings> = {
   memoryIds: 100_000,
   memoryIdsPerRequest: 100,
   memoryConcurrency: 8,
-  replicasRequests: 1200,
-  replicasIds: 400,
-  replicasIntervalMs: 5,
+  replicasRequests: 800,
+  replicasIds: 300,
+  replicasIntervalMs: 10,
   replicasLatencyMs: 20,
   l2HitRequests: 200
 }

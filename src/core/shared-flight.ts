@@ -88,6 +88,8 @@ export interface SharedFlightOptions {
   maxWaitMs: number
   /** A waiting lookup asks L2 again this often, in case an announcement was lost. */
   pollMs: number
+  /** Most lookups on their way per partition (BATCH_MAX_QUEUED, as the batcher): more get 503. */
+  maxQueued: number
   timers?: FlightTimers
   observer?: SharedObserver
 }
@@ -155,7 +157,7 @@ export class SharedFlight {
   #closed = false
 
   constructor (opts: SharedFlightOptions) {
-    for (const key of ['leaseMs', 'maxWaitMs', 'pollMs'] as const) {
+    for (const key of ['leaseMs', 'maxWaitMs', 'pollMs', 'maxQueued'] as const) {
       if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new RangeError(`SharedFlight: ${key} must be a positive integer`)
     }
     this.#opts = Object.freeze({ ...opts })
@@ -184,6 +186,12 @@ export class SharedFlight {
     }
     const joined = lane.jobs.get(id)
     if (joined !== undefined) return joined.promise
+    if (lane.jobs.size >= this.#opts.maxQueued) {
+      // Lookups waiting on other replicas count too: they hold memory like the batcher's queue.
+      const error = new errors.Overloaded(`${this.#opts.maxQueued} task lookups are already waiting on upstream`)
+      this.#release(lane)
+      return Promise.resolve({ error, stale: undefined })
+    }
     let resolve!: (answer: SharedAnswer) => void
     const promise = new Promise<SharedAnswer>((_resolve) => { resolve = _resolve })
     const job: Job = {

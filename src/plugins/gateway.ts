@@ -109,6 +109,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
       leaseMs,
       maxWaitMs: leaseMs + config.upstream.timeoutMs,
       pollMs: LEASE_POLL_MS,
+      maxQueued: config.batch.maxQueued,
       observer: metrics?.shared
     })
   }

@@ -76,6 +76,7 @@ async function replica (t: Test, redis: RedisServer, clock: ManualClock, opts: P
     leaseMs: 10_000,
     maxWaitMs: 20_000,
     pollMs: 5_000,
+    maxQueued: 1000,
     observer: {
       lookups: (result, n) => { counts[result] += n },
       leaseWait: () => { counts.waits++ },
@@ -331,7 +332,7 @@ t.test('answers for watched ids reach the listener, fresh in L1, whichever repli
   t.strictSame(heard[1], ['shared', ['7']])
 })
 
-t.test('a failed settle leaves this replica\'s lease behind; its next lookup claims it again instead of waiting on itself', async (t) => {
+t.test('a lease this replica left behind (its settle failed) is claimed again, never waited on', async (t) => {
   const redis = await startRedis(t)
   const clock = new ManualClock()
   const a = await replica(t, redis, clock)
@@ -371,4 +372,21 @@ t.test('forget drops an id\'s L2 entry: a submit just created the task that L2 r
   await eventually(async () => await a.tier.client.exists(a.store.taskKey('shared', '12')) === 0, 'the entry to go')
   b.upstream.tasks.set('12', task('12', '0%'))
   t.strictSame((await b.flight.load('12', SCOPE)).entry?.task, task('12', '0%'), 'the next lookup asks upstream')
+})
+
+t.test('more lookups on their way than BATCH_MAX_QUEUED get 503, as from the batcher', async (t) => {
+  const redis = await startRedis(t)
+  const clock = new ManualClock()
+  const a = await replica(t, redis, clock, { maxQueued: 2 })
+  a.upstream.held = true
+  const first = a.flight.load('1', SCOPE)
+  const second = a.flight.load('2', SCOPE)
+  const third = await a.flight.load('3', SCOPE)
+  t.ok(third.error instanceof errors.Overloaded, 'GW_ERR_OVERLOADED')
+  t.equal(third.error?.message, 'The gateway is overloaded: 2 task lookups are already waiting on upstream')
+  t.equal(a.flight.load('1', SCOPE), first, 'a lookup joining one on its way is not refused')
+  await waitFor(() => a.upstream.calls.length === 2, 'both to reach upstream')
+  a.upstream.answer('1')
+  a.upstream.answer('2')
+  await Promise.all([first, second])
 })
