@@ -259,10 +259,15 @@ export class SharedFlight {
     store.acquire(lane.scope.partition, jobs.map((job) => job.id), now(), leaseMs).then((results) => {
       const fetch: Job[] = []
       let hits = 0
+      let misses = 0
       for (let i = 0; i < jobs.length; i++) {
         const job = jobs[i]!
         const result = results[i]!
-        if (result.kind === 'fresh') hits++
+        // A lookup's first look at L2 is what the hit ratio is about; its rechecks while waiting are not.
+        if (!job.waited) {
+          if (result.kind === 'fresh') hits++
+          else misses++
+        }
         if (lane.jobs.get(job.id) !== job || job.state !== 'acquiring') continue
         if (result.kind === 'fresh') {
           this.#opts.cache.put(lane.scope.partition, job.id, result.entry)
@@ -281,7 +286,7 @@ export class SharedFlight {
         }
       }
       observer?.lookups('hit', hits)
-      observer?.lookups('miss', jobs.length - hits)
+      observer?.lookups('miss', misses)
       if (fetch.length > 0) this.#fetch(lane, fetch)
       this.#release(lane)
     }, () => {
@@ -401,9 +406,12 @@ export class SharedFlight {
       for (const landing of landings) {
         const job = lane.jobs.get(landing.id)
         if (job === undefined) continue
-        if (job.state === 'waiting' || job.state === 'queued') {
-          // A lookup that had not even asked yet reads the answer as it would have read L2: a hit.
-          this.#answer(lane, job, landing, job.state === 'queued')
+        if (job.state === 'waiting') {
+          this.#answer(lane, job, landing, false)
+        } else if (job.state === 'queued') {
+          // A lookup that has not asked yet takes a fresh answer as it would have read it from L2: a
+          // hit. A failure, or an answer already stale, belongs to a fetch it never waited on.
+          if (landing.entry !== undefined && landing.entry.freshUntil > this.#opts.now()) this.#answer(lane, job, landing, true)
         } else if (job.state === 'acquiring') {
           job.noticed = landing
         }

@@ -45,21 +45,27 @@ export function redisOptions (timeoutMs: number): RedisOptions {
   }
 }
 
-/** Logs one line per transition, never one per failed command or reconnect attempt. */
-function watchState (client: Redis, log: FastifyBaseLogger, onChange: (state: SharedTierState) => void): void {
-  let state: SharedTierState = 'down'
+/**
+ * Logs one line per transition, never one per failed command or reconnect
+ * attempt. A first connection that fails is a transition too (from starting
+ * to down), so a wrong password or host is said once, with its reason; the
+ * replica's own shutdown is not.
+ */
+function watchState (client: Redis, log: FastifyBaseLogger, closing: () => boolean, onChange: (state: SharedTierState) => void): void {
+  let state: SharedTierState | 'starting' = 'starting'
   const become = (next: SharedTierState, err?: Error): void => {
     if (next === state) return
     state = next
     onChange(next)
+    if (closing()) return
     if (next === 'up') log.info({ redis: 'up' }, 'shared tier (Redis) is up: sharing cache, leases and limits')
     else log.warn({ redis: 'down', reason: err?.message }, 'shared tier (Redis) is down: serving from this replica and upstream')
   }
   client.on('ready', () => become('up'))
   client.on('close', () => become('down'))
   client.on('end', () => become('down'))
-  // ioredis emits an error per failed attempt; the transition above is the one log line.
-  client.on('error', (err: Error) => { if (state === 'up') become('down', err) })
+  // ioredis emits an error per failed attempt; the transition is the one log line.
+  client.on('error', (err: Error) => become('down', err))
 }
 
 /**
@@ -72,7 +78,8 @@ export function connectSharedTier (config: { url: string, prefix: string, timeou
   const options = redisOptions(timeoutMs)
   const client = new Redis(url, options)
   let state: SharedTierState = 'down'
-  watchState(client, log, (next) => { state = next })
+  let closing = false
+  watchState(client, log, () => closing, (next) => { state = next })
   const subscribers = new Set<Redis>()
   const tier = {
     client,
@@ -95,6 +102,7 @@ export function connectSharedTier (config: { url: string, prefix: string, timeou
       return sub
     },
     close () {
+      closing = true
       for (const sub of subscribers) sub.disconnect()
       client.disconnect()
     }

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { errors, type GatewayError } from '../../src/errors.js'
-import { SharedFlight, type LandingListener, type SharedAnswer, type SharedFlightOptions } from '../../src/core/shared-flight.js'
+import { SharedFlight, type Landing, type LandingListener, type SharedAnswer, type SharedFlightOptions } from '../../src/core/shared-flight.js'
 import { TaskCache } from '../../src/core/task-cache.js'
 import type { Scope } from '../../src/core/scope.js'
 import type { UpstreamTask } from '../../src/upstream/types.js'
@@ -389,4 +389,40 @@ t.test('more lookups on their way than BATCH_MAX_QUEUED get 503, as from the bat
   a.upstream.answer('1')
   a.upstream.answer('2')
   await Promise.all([first, second])
+})
+
+t.test('an announcement that comes before a lookup has asked answers it as a hit, if fresh; a failure or a stale answer does not', async (t) => {
+  const redis = await startRedis(t)
+  const clock = new ManualClock()
+  const tier = connectSharedTier({ url: redis.url, prefix: 'test:', timeoutMs: 200 }, silent)
+  t.teardown(() => tier.close())
+  await waitFor(() => tier.state === 'up', 'Redis')
+  const store = new RedisTaskStore(tier, 'ns1')
+  let announce!: (partition: string, landings: readonly Landing[]) => void
+  const upstream = new Upstream()
+  const cache = new TaskCache({ maxEntries: 10, ttlMs: 2000, finalTtlMs: 60_000, notFoundTtlMs: 1000, staleMs: 60_000, now: clock.now })
+  const flight = new SharedFlight({
+    store: { get available () { return store.available }, acquire: store.acquire.bind(store), settle: store.settle.bind(store), forget: store.forget.bind(store), listen: (fn) => { announce = fn } },
+    upstream,
+    cache,
+    now: clock.now,
+    leaseMs: 10_000,
+    maxWaitMs: 20_000,
+    pollMs: 5_000,
+    maxQueued: 100
+  })
+  t.teardown(() => flight.close())
+  for (const id of ['1', '2', '3']) upstream.tasks.set(id, task(id, 'from upstream'))
+
+  const fresh = { task: task('1', 'announced'), storedAt: clock.time, freshUntil: clock.time + 2_000 }
+  const hit = flight.load('1', SCOPE)
+  announce('shared', [{ id: '1', entry: fresh, keepMs: 0 }])
+  t.strictSame(await hit, { entry: fresh, hit: true })
+
+  const failed = flight.load('2', SCOPE)
+  announce('shared', [{ id: '2', error: new errors.UpstreamError('HTTP 500') }])
+  const stale = flight.load('3', SCOPE)
+  announce('shared', [{ id: '3', entry: { ...fresh, task: task('3', 'old'), freshUntil: clock.time }, keepMs: 0 }])
+  t.strictSame([(await failed).entry?.task, (await stale).entry?.task], [task('2', 'from upstream'), task('3', 'from upstream')], 'both asked for themselves')
+  t.strictSame(upstream.calls, ['2', '3'])
 })

@@ -77,3 +77,30 @@ t.test('a hung Redis costs a lookup at most REDIS_TIMEOUT_MS: answered from upst
   t.equal(await metric(a!, 'gateway_shared_tier_errors_total{operation="acquire"}'), 1, 'one acquire for both ids, timed out')
   t.strictSame((await a!.inject({ url: '/readyz' })).json(), { ready: true, redis: 'up' }, 'the connection itself is still up')
 })
+
+t.test('a first connection that fails is said once, with its reason and without the password; shutting down says nothing', async (t) => {
+  const PASSWORD = 'redis-pass-S3CRET-0001'
+  const redis = await startRedis(t)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.call('ACL', 'SETUSER', 'gateway', 'on', `>${PASSWORD}`, '~*', '&*', '+@all')
+  const upstream = await FakeUpstream.start()
+  t.teardown(() => upstream.close())
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _enc, done) { lines.push(String(chunk)); done() } })
+  const wrong = await buildApp({ upstream: { baseUrl: upstream.url, key: TEST_KEY }, redis: { url: `redis://gateway:not-${PASSWORD}@127.0.0.1:${redis.port}` } }, { logger: { level: 'trace', stream } })
+  await waitFor(() => lines.some((line) => line.includes('"redis":"down"')), 'the failure to be logged')
+  upstream.add({ id: '1' })
+  t.equal((await wrong.inject({ url: '/v1/tasks/1' })).statusCode, 200, 'the replica serves without Redis')
+  await wrong.close()
+  const redisLines = lines.filter((line) => line.includes('"component":"redis"'))
+  t.equal(redisLines.length, 1, 'one line, however many attempts')
+  t.match(JSON.parse(redisLines[0]!).reason, /WRONGPASS/)
+  t.notOk(lines.some((line) => line.includes(PASSWORD)), 'the password is in no log line')
+
+  lines.length = 0
+  const right = await buildApp({ upstream: { baseUrl: upstream.url, key: TEST_KEY }, redis: { url: `redis://gateway:${PASSWORD}@127.0.0.1:${redis.port}` } }, { logger: { level: 'info', stream } })
+  await waitFor(() => right.redis!.state === 'up', 'the right password to connect')
+  await right.close()
+  t.strictSame(lines.filter((line) => line.includes('"component":"redis"')).map((line) => JSON.parse(line).redis), ['up'], 'no "down" line for the replica\'s own shutdown')
+})
