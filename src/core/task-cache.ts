@@ -95,3 +95,10 @@ export class TaskCache {
 
   clear (): void { this.#lru?.clear() }
 }
+
+/** The newer of two entries, by when they were fetched. */
+export function newerEntry (a: CacheEntry | undefined, b: CacheEntry | undefined): CacheEntry | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return b.storedAt > a.storedAt ? b : a
+}

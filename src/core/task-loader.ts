@@ -2,8 +2,8 @@ import type { Dispatcher } from 'undici'
 import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
 import { isCreatedCode } from './task-rules.js'
-import type { CacheEntry, TaskCache } from './task-cache.js'
-import { newer, type SharedFlight } from './shared-flight.js'
+import { newerEntry, type CacheEntry, type TaskCache } from './task-cache.js'
+import type { SharedFlight } from './shared-flight.js'
 import type { GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
 import type { UpstreamTask } from '../upstream/types.js'
@@ -93,7 +93,7 @@ export class TaskLoader {
       return answer.hit ? { task, cache: 'hit', ageMs: Math.max(0, now - storedAt) } : { task, cache: 'miss', ageMs: 0 }
     }
     // L2's copy may be all there is (fetched on another replica), or newer than L1's.
-    const stale = newer(entry, answer.stale)
+    const stale = newerEntry(entry, answer.stale)
     if (stale?.task != null && this.#cache.keepOf(stale.task, stale.freshUntil - now) > 0) {
       this.#onCache?.('stale')
       return { task: stale.task, cache: 'stale', ageMs: now - stale.storedAt }

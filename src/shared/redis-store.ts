@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { errors, type GatewayError } from '../errors.js'
-import type { Acquired, Landing, SharedStore } from '../core/shared-flight.js'
+import type { Acquired, Landing, SharedStore } from '../core/shared-store.js'
 import type { CacheEntry } from '../core/task-cache.js'
 import type { UpstreamTask } from '../upstream/types.js'
 import type { SharedTier } from '../plugins/redis.js'

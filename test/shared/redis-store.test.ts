@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { errors, type GatewayError } from '../../src/errors.js'
-import type { Landing } from '../../src/core/shared-flight.js'
+import type { Landing } from '../../src/core/shared-store.js'
 import { connectSharedTier } from '../../src/plugins/redis.js'
 import { decodeEntry, encodeEntry, errorFromWire, parseNotice, RedisTaskStore } from '../../src/shared/redis-store.js'
 import { waitFor } from '../helpers/gateway.js'
