@@ -31,6 +31,8 @@ export interface Gateway {
   readonly breaker: CircuitBreaker
   /** Cross-replica single flight over L2; undefined without REDIS_URL (or with the cache off). */
   readonly shared: SharedFlight | undefined
+  /** The app's wall clock (AppDeps.now): cache freshness and the watcher's aligned ticks read the same one. */
+  readonly now: () => number
   readiness (): Readiness
 }
 
@@ -122,6 +124,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     cache,
     breaker,
     shared,
+    now,
     readiness: app.redis === undefined
       ? () => readinessOf(breaker)
       : () => ({ ...readinessOf(breaker), redis: app.redis!.state })

@@ -13,12 +13,12 @@ declare module 'fastify' {
  * preClose: the server waits for open responses before it closes.
  */
 export const watcherPlugin = fp(async function watcherPlugin (app: FastifyInstance) {
-  const { loader, config, shared } = app.gateway
+  const { loader, config, shared, now } = app.gateway
   const watcher = new Watcher({
     loader,
     ...config.watch,
     // Replicas sharing a Redis tick together, so their reads of an id merge into one fetch.
-    alignTo: shared === undefined ? undefined : Date.now,
+    alignTo: shared === undefined ? undefined : now,
     log: app.log.child({ component: 'watcher' })
   })
   // Answers landing on any replica reach this replica's subscribers at once, not at the next tick.

@@ -2,11 +2,11 @@ import t from 'tap'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
-import { SHARED_SCOPE } from '../../src/core/scope.js'
+import { partitionOf, SHARED_SCOPE } from '../../src/core/scope.js'
 import type { WatchEvent } from '../../src/core/watcher.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { TEST_KEY, waitFor } from '../helpers/gateway.js'
-import { askedIds, cluster, eventually } from '../helpers/replicas.js'
+import { askedIds, cluster, eventually, inL2 } from '../helpers/replicas.js'
 import { startServer } from '../helpers/server.js'
 import { SseReader } from '../helpers/sse.js'
 
@@ -39,10 +39,12 @@ t.test('without REDIS_URL every replica fetches for itself (the problem this sol
 })
 
 t.test('a task fetched through one replica is a hit on the others, on REST and GraphQL', async (t) => {
-  const { apps: [a, b, c], upstream } = await cluster(t)
+  const cl = await cluster(t)
+  const { apps: [a, b, c], upstream } = cl
   upstream.add({ id: '1', prompt: 'a lighthouse' })
   const first = await get(a!, '/v1/tasks/1')
   t.equal(first.headers['x-cache'], 'miss')
+  await inL2(cl, '1')
   const onB = await get(b!, '/v1/tasks/1')
   t.equal(onB.statusCode, 200)
   t.equal(onB.headers['x-cache'], 'hit', 'x-cache: hit for an answer from L2')
@@ -55,9 +57,11 @@ t.test('a task fetched through one replica is a hit on the others, on REST and G
 })
 
 t.test('stale-if-error: a replica that never saw a task serves the copy L2 still holds, marked stale', async (t) => {
-  const { apps: [a, b], upstream, clock } = await cluster(t, { upstream: { retries: 0 } }, { count: 2 })
+  const cl = await cluster(t, { upstream: { retries: 0 } }, { count: 2 })
+  const { apps: [a, b], upstream, clock } = cl
   upstream.add({ id: '5', status: 'IN_PROGRESS', progress: '40%' })
   t.equal((await get(a!, '/v1/tasks/5')).statusCode, 200)
+  await inL2(cl, '5')
   clock.advance(2_000 + 5_000)
   upstream.script({ kind: 'status', status: 500 })
   const res = await get(b!, '/v1/tasks/5')
@@ -103,7 +107,8 @@ t.test('a replica killed in the middle of a call: the same lookup on another rep
 })
 
 t.test('Redis killed: every replica still answers and /readyz says so; restarted: sharing resumes', async (t) => {
-  const { apps, upstream, redis, ready } = await cluster(t)
+  const cl = await cluster(t)
+  const { apps, upstream, redis, ready } = cl
   const [a, b, c] = apps
   upstream.add({ id: '1' }, { id: '2' }, { id: '3' })
   t.equal((await get(a!, '/v1/tasks/1')).statusCode, 200)
@@ -127,6 +132,7 @@ t.test('Redis killed: every replica still answers and /readyz says so; restarted
   await ready()
   for (const app of apps) t.strictSame((await get(app, '/readyz')).json(), { ready: true, redis: 'up' })
   t.equal((await get(c!, '/v1/tasks/3')).headers['x-cache'], 'miss')
+  await inL2(cl, '3')
   t.equal((await get(a!, '/v1/tasks/3')).headers['x-cache'], 'hit', 'sharing resumed by itself')
   t.equal((await get(b!, '/v1/tasks/3')).headers['x-cache'], 'hit')
   t.equal(upstream.calls.filter((call) => call.ids.includes('3')).length, 1)
@@ -135,14 +141,17 @@ t.test('Redis killed: every replica still answers and /readyz says so; restarted
 t.test('tenants stay apart across replicas under pass-through', async (t) => {
   const ALPHA = 'sk-tenant-alpha-0123456789'
   const BRAVO = 'sk-tenant-bravo-0123456789'
-  const { apps: [a, b, c], upstream } = await cluster(t, { upstream: { auth: 'passthrough' } })
+  const cl = await cluster(t, { upstream: { auth: 'passthrough' } })
+  const { apps: [a, b, c], upstream } = cl
   upstream.add({ id: '11', prompt: 'alpha\'s task' })
   upstream.owners.set('11', ALPHA)
   const as = (app: FastifyInstance, key: string) => get(app, '/v1/tasks/11', { authorization: `Bearer ${key}` })
 
   t.equal((await as(a!, ALPHA)).json().prompt, 'alpha\'s task')
+  await inL2(cl, '11', partitionOf(ALPHA))
   const bravo = await as(b!, BRAVO)
   t.equal(bravo.statusCode, 404, 'another tenant never gets alpha\'s entry from L2')
+  await inL2(cl, '11', partitionOf(BRAVO))
   t.equal((await as(c!, BRAVO)).headers['x-cache'], 'hit', 'bravo\'s own "unknown" is shared among bravo\'s lookups')
   const again = await as(c!, ALPHA)
   t.equal(again.headers['x-cache'], 'hit')

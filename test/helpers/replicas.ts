@@ -54,7 +54,8 @@ export async function cluster (t: Teardown, options: TestOptions = {}, extra: { 
     apps.push(await buildApp({
       ...options,
       upstream: { baseUrl: upstream.url, key: passthrough ? undefined : TEST_KEY, ...options.upstream },
-      redis: { url: redis.url, ...options.redis }
+      // A generous Redis deadline: a test machine under load must not turn a slow reply into a fallback fetch.
+      redis: { url: redis.url, timeoutMs: 5_000, ...options.redis }
     }, { logger: false, now: clock.now, sleep: async () => {}, ...extra.deps }))
   }
   const client = new Redis(options.redis?.url ?? redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
@@ -71,6 +72,22 @@ export async function cluster (t: Teardown, options: TestOptions = {}, extra: { 
   await client.connect()
   await ready()
   return { apps, upstream, redis, clock, client, ready }
+}
+
+/**
+ * Resolves once `id`'s answer is in L2 and its lease released. A replica
+ * writes L2 just after it answers its own client, so a test that asks
+ * another replica next must wait for the write to expect an L2 hit (else it
+ * may join the fetch instead: still one upstream call, but an `x-cache: miss`).
+ */
+export async function inL2 (cluster: Pick<Cluster, 'client'>, id: string, partition = 'shared', prefix = 'mjgw:'): Promise<void> {
+  await eventually(async () => {
+    const [entries, leases] = await Promise.all([
+      cluster.client.keys(`${prefix}task:*:${partition}:${id}`),
+      cluster.client.keys(`${prefix}lease:*:${partition}:${id}`)
+    ])
+    return entries.length > 0 && leases.length === 0
+  }, `${id} to land in L2`)
 }
 
 /** Ids upstream was asked for, across every call, sorted. */

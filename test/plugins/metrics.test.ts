@@ -128,10 +128,13 @@ t.test('the shared tier\'s gauge and counters: present with REDIS_URL, absent wi
   const { app } = await setup(t)
   t.notMatch(await scrape(app), /gateway_shared_/, 'nothing about a shared tier there is not')
 
-  const { cluster } = await import('../helpers/replicas.js')
-  const { apps: [a, b], upstream } = await cluster(t, {}, { count: 2 })
+  const { cluster, inL2 } = await import('../helpers/replicas.js')
+  const cl = await cluster(t, {}, { count: 2 })
+  const { apps: [a, b], upstream } = cl
   upstream.add({ id: '1' }, { id: '2' })
   await a!.inject({ url: '/v1/tasks?ids=1,2' })
+  await inL2(cl, '1')
+  await inL2(cl, '2')
   await b!.inject({ url: '/v1/tasks?ids=1,2,3' })
   const text = await scrape(b!)
   t.match(text, /^# TYPE gateway_shared_tier_up gauge$/m)

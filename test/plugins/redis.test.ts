@@ -5,7 +5,7 @@ import { buildApp } from '../../src/app.js'
 import { reconnectDelay } from '../../src/plugins/redis.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { TEST_KEY, waitFor } from '../helpers/gateway.js'
-import { announcementListeners, cluster, eventually } from '../helpers/replicas.js'
+import { announcementListeners, cluster, eventually, inL2 } from '../helpers/replicas.js'
 import { startRedis } from '../helpers/redis.js'
 
 async function metric (app: Awaited<ReturnType<typeof buildApp>>, series: string): Promise<number | undefined> {
@@ -53,6 +53,7 @@ t.test('a replica started while Redis is down serves at once, and joins in when 
   await waitFor(() => apps.every((app) => app.redis!.state === 'up'), 'the replicas to connect')
   await eventually(async () => await announcementListeners(client) === 2, 'both replicas to subscribe')
   t.equal((await apps[0]!.inject({ url: '/v1/tasks/2' })).headers['x-cache'], 'miss')
+  await inL2({ client }, '2')
   t.equal((await apps[1]!.inject({ url: '/v1/tasks/2' })).headers['x-cache'], 'hit', 'sharing')
   t.equal(upstream.calls.filter((call) => call.ids.includes('2')).length, 1)
 })
