@@ -38,9 +38,15 @@ async function freePort (): Promise<number> {
   return port
 }
 
-function launch (binary: string, port: number, dir: string): Promise<ChildProcess> {
+/** A certificate and key (PEM files) for a TLS-only server. */
+export interface RedisTls { certFile: string, keyFile: string }
+
+function launch (binary: string, port: number, dir: string, tls: RedisTls | undefined): Promise<ChildProcess> {
+  const listen = tls === undefined
+    ? ['--port', String(port)]
+    : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-auth-clients', 'no']
   const child = spawn(binary, [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    ...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--dir', dir, '--protected-mode', 'yes', '--loglevel', 'notice'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output: string[] = []
@@ -65,19 +71,21 @@ async function stopChild (child: ChildProcess | undefined, signal: NodeJS.Signal
 /**
  * A private redis-server on a free loopback port, nothing persisted, stopped
  * at teardown. Never a shared or fixed port: parallel test files each get their own.
+ * With `tls`, it speaks TLS only, and `url` is a rediss:// one.
  */
-export async function startRedis (t: { teardown: (fn: () => unknown) => void }): Promise<RedisServer> {
+export async function startRedis (t: { teardown: (fn: () => unknown) => void }, options: { tls?: RedisTls } = {}): Promise<RedisServer> {
   const binary = redisServerPath()
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'mj-gateway-redis-'))
-  let child: ChildProcess | undefined = await launch(binary, port, dir)
+  const { tls } = options
+  let child: ChildProcess | undefined = await launch(binary, port, dir, tls)
   const server: RedisServer = {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
     port,
     kill: async () => { await stopChild(child, 'SIGKILL'); child = undefined },
     restart: async () => {
       await stopChild(child, 'SIGKILL')
-      child = await launch(binary, port, dir)
+      child = await launch(binary, port, dir, tls)
     },
     stop: async () => {
       child?.kill('SIGCONT')
@@ -92,4 +100,19 @@ export async function startRedis (t: { teardown: (fn: () => unknown) => void }):
     rmSync(dir, { recursive: true, force: true })
   })
   return server
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1, made with openssl into `dir`
+ * (`.ci/run` installs openssl when it is missing).
+ */
+export function selfSignedCert (dir: string): RedisTls {
+  const certFile = join(dir, 'redis-cert.pem')
+  const keyFile = join(dir, 'redis-key.pem')
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
+    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' })
+  if (made.error !== undefined || made.status !== 0) {
+    throw new Error(`openssl could not make a test certificate (${made.error?.message ?? made.stderr}). Install it with: apt-get update && apt-get install -y openssl`)
+  }
+  return { certFile, keyFile }
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import { buildApp } from '../../src/app.js'
@@ -6,7 +7,8 @@ import { reconnectDelay } from '../../src/plugins/redis.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { TEST_KEY, waitFor } from '../helpers/gateway.js'
 import { announcementListeners, cluster, eventually, inL2 } from '../helpers/replicas.js'
-import { startRedis } from '../helpers/redis.js'
+import { selfSignedCert, startRedis } from '../helpers/redis.js'
+import { startServer } from '../helpers/server.js'
 
 async function metric (app: Awaited<ReturnType<typeof buildApp>>, series: string): Promise<number | undefined> {
   const text = (await app.inject({ url: '/metrics' })).body
@@ -104,4 +106,29 @@ t.test('a first connection that fails is said once, with its reason and without 
   await waitFor(() => right.redis!.state === 'up', 'the right password to connect')
   await right.close()
   t.strictSame(lines.filter((line) => line.includes('"component":"redis"')).map((line) => JSON.parse(line).redis), ['up'], 'no "down" line for the replica\'s own shutdown')
+})
+
+t.test('rediss://: TLS to Redis, the server checked against the CAs Node trusts (NODE_EXTRA_CA_CERTS adds one)', async (t) => {
+  const dir = t.testdir({})
+  const tls = selfSignedCert(dir)
+  const redis = await startRedis(t, { tls })
+  const upstream = await FakeUpstream.start()
+  t.teardown(() => upstream.close())
+  upstream.add({ id: '1' })
+  const env = { COMETAPI_BASE_URL: upstream.url, COMETAPI_KEY: TEST_KEY, REDIS_URL: redis.url }
+  t.match(redis.url, /^rediss:\/\//)
+
+  const trusting = await startServer(t, { ...env, NODE_EXTRA_CA_CERTS: tls.certFile })
+  await eventually(async () => (await (await fetch(`${trusting.url}/readyz`)).json()).redis === 'up', 'the TLS connection')
+  t.equal((await fetch(`${trusting.url}/v1/tasks/1`)).status, 200)
+  const client = new Redis(redis.url, { tls: { ca: readFileSync(tls.certFile) } })
+  t.teardown(() => client.disconnect())
+  await eventually(async () => (await client.keys('mjgw:task:*')).length === 1, 'the answer in L2, over TLS')
+
+  // Without the CA, the certificate is refused: the replica serves alone, and says why once.
+  const wary = await startServer(t, env)
+  await eventually(() => wary.logs.some((line) => line.includes('"redis":"down"')), 'the refusal to be logged')
+  t.match(wary.logs.find((line) => line.includes('"redis":"down"')), /self[- ]signed certificate/)
+  t.equal((await (await fetch(`${wary.url}/readyz`)).json()).redis, 'down')
+  t.equal((await fetch(`${wary.url}/v1/tasks/1`)).status, 200)
 })
