@@ -1,14 +1,16 @@
 import t from 'tap'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 import { buildApp } from '../../src/app.js'
 import { partitionOf, SHARED_SCOPE } from '../../src/core/scope.js'
 import type { WatchEvent } from '../../src/core/watcher.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { TEST_KEY, waitFor } from '../helpers/gateway.js'
-import { askedIds, cluster, eventually, inL2 } from '../helpers/replicas.js'
+import { askedIds, cluster, eventually, inL2, metric } from '../helpers/replicas.js'
 import { startServer } from '../helpers/server.js'
 import { SseReader } from '../helpers/sse.js'
+import { startRedis } from '../helpers/redis.js'
 
 /*
  * Three gateways sharing one redis-server and one fake upstream: replicas
@@ -16,16 +18,6 @@ import { SseReader } from '../helpers/sse.js'
  */
 
 const get = (app: FastifyInstance, url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers })
-
-/** The value of one sample line of /metrics. */
-async function metric (app: FastifyInstance, series: string): Promise<number | undefined> {
-  const text = (await get(app, '/metrics')).body
-  for (const line of text.split('\n')) {
-    const space = line.lastIndexOf(' ')
-    if (!line.startsWith('#') && line.slice(0, space) === series) return Number(line.slice(space + 1))
-  }
-  return undefined
-}
 
 t.test('without REDIS_URL every replica fetches for itself (the problem this solves)', async (t) => {
   const upstream = await FakeUpstream.start()
@@ -171,9 +163,7 @@ t.test('no credential anywhere in Redis: every key, value, announcement and conn
   const needles = [COMETAPI_KEY, CLIENT_KEY, TENANT, METRICS_TOKEN, REDIS_PASSWORD].flatMap((s) => [s, s.slice(4, 20)])
 
   // A Redis ACL user with a password, as in production; the gateways log in with it from the URL.
-  const { startRedis } = await import('../helpers/redis.js')
   const redis = await startRedis(t)
-  const { Redis } = await import('ioredis')
   const admin = new Redis(redis.url)
   t.teardown(() => admin.disconnect())
   await admin.call('ACL', 'SETUSER', 'gateway', 'on', `>${REDIS_PASSWORD}`, '~mjgw:*', '&mjgw:*', '+@all')

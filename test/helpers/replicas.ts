@@ -90,6 +90,16 @@ export async function inL2 (cluster: Pick<Cluster, 'client'>, id: string, partit
   }, `${id} to land in L2`)
 }
 
+/** The value of one sample of an app's /metrics, e.g. `gateway_shared_tier_up` or `name{label="x"}`. */
+export async function metric (app: FastifyInstance, series: string, headers: Record<string, string> = {}): Promise<number | undefined> {
+  const text = (await app.inject({ method: 'GET', url: '/metrics', headers })).body
+  for (const line of text.split('\n')) {
+    const space = line.lastIndexOf(' ')
+    if (!line.startsWith('#') && line.slice(0, space) === series) return Number(line.slice(space + 1))
+  }
+  return undefined
+}
+
 /** Ids upstream was asked for, across every call, sorted. */
 export function askedIds (upstream: FakeUpstream): string[] {
   return upstream.calls.flatMap((call) => call.ids).sort()

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { setup, TEST_KEY } from '../helpers/gateway.js'
+import { cluster, inL2 } from '../helpers/replicas.js'
 
 /** The value of one sample line, e.g. `gateway_batch_size_ids_sum`, or of `name{labels}`. */
 function sample (text: string, series: string): number | undefined {
@@ -128,7 +129,6 @@ t.test('the shared tier\'s gauge and counters: present with REDIS_URL, absent wi
   const { app } = await setup(t)
   t.notMatch(await scrape(app), /gateway_shared_/, 'nothing about a shared tier there is not')
 
-  const { cluster, inL2 } = await import('../helpers/replicas.js')
   const cl = await cluster(t, {}, { count: 2 })
   const { apps: [a, b], upstream } = cl
   upstream.add({ id: '1' }, { id: '2' })

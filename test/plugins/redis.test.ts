@@ -6,15 +6,9 @@ import { buildApp } from '../../src/app.js'
 import { reconnectDelay } from '../../src/plugins/redis.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { TEST_KEY, waitFor } from '../helpers/gateway.js'
-import { announcementListeners, cluster, eventually, inL2 } from '../helpers/replicas.js'
+import { announcementListeners, cluster, eventually, inL2, metric } from '../helpers/replicas.js'
 import { selfSignedCert, startRedis } from '../helpers/redis.js'
 import { startServer } from '../helpers/server.js'
-
-async function metric (app: Awaited<ReturnType<typeof buildApp>>, series: string): Promise<number | undefined> {
-  const text = (await app.inject({ url: '/metrics' })).body
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
-}
 
 t.test('one log line per transition of the shared tier, never one per failed call', async (t) => {
   const redis = await startRedis(t)

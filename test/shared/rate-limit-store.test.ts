@@ -1,14 +1,8 @@
 import t from 'tap'
-import { cluster } from '../helpers/replicas.js'
+import { cluster, metric } from '../helpers/replicas.js'
 
 const KEY = 'gw-client-key-limit-0123456789'
 const SCRAPER = 'gw-client-key-scrape-0123456789'
-
-async function metric (app: Awaited<ReturnType<typeof cluster>>['apps'][number], series: string): Promise<number | undefined> {
-  const text = (await app.inject({ url: '/metrics', headers: { 'x-api-key': SCRAPER } })).body
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
-}
 
 t.test('counters live in Redis under <REDIS_PREFIX>rl:, one per client, expiring with the window', async (t) => {
   const { apps: [a, b], upstream, client } = await cluster(t, {
@@ -41,5 +35,5 @@ t.test('a Redis call that fails or times out is counted locally instead: the req
   for (let i = 0; i < 3; i++) statuses.push((await a!.inject({ url: '/v1/tasks/1', headers: { 'x-api-key': KEY } })).statusCode)
   t.strictSame(statuses, [200, 200, 429], 'the local counter limits on its own while Redis hangs')
   redis.resume()
-  t.equal(await metric(a!, 'gateway_shared_tier_errors_total{operation="rate-limit"}'), 3)
+  t.equal(await metric(a!, 'gateway_shared_tier_errors_total{operation="rate-limit"}', { 'x-api-key': SCRAPER }), 3)
 })
