@@ -87,6 +87,11 @@ export interface GatewayConfig {
     readonly prefix: string
     readonly timeoutMs: number
   }
+  /** Idempotency keys on submits (src/core/idempotency.ts): in Redis when `redis.url` is set, else in process. */
+  readonly idempotency: {
+    readonly ttlMs: number
+    readonly maxEntries: number
+  }
   readonly watch: {
     readonly intervalMs: number
     readonly maxIdsPerConnection: number
@@ -163,12 +168,23 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'REDIS_URL', path: ['redis', 'url'], rule: { kind: 'redis-url', optional: true }, default: undefined, doc: 'Redis or Valkey shared by the replicas (`redis://` or `rediss://`, with user and password when set). Unset: no shared tier, everything stays in process. Never logged.' },
   { env: 'REDIS_PREFIX', path: ['redis', 'prefix'], rule: { kind: 'string' }, default: 'mjgw:', doc: 'Prefix of every Redis key and channel the gateway uses.' },
   { env: 'REDIS_TIMEOUT_MS', path: ['redis', 'timeoutMs'], rule: int(1, 60_000), default: 200, doc: 'Deadline of one Redis command; past it the replica goes on without the shared tier (L1 and upstream).' },
+  { env: 'IDEMPOTENCY_TTL_MS', path: ['idempotency', 'ttlMs'], rule: int(1000, 30 * DAY), default: DAY, doc: 'How long an upstream answer to a submit with an `Idempotency-Key` (or `idempotencyKey`) is kept and replayed for a retry with the same key.' },
+  { env: 'IDEMPOTENCY_MAX_ENTRIES', path: ['idempotency', 'maxEntries'], rule: int(1, 10_000_000), default: 10_000, doc: 'Bound of the in-process idempotency store, used without `REDIS_URL` and while Redis is down; the least recently used keys go first.' },
   { env: 'WATCH_INTERVAL_MS', path: ['watch', 'intervalMs'], rule: int(50, 3_600_000), default: 3_000, doc: 'How often the live-update watcher polls every watched id (through the cache and batcher). Keep it above `CACHE_TTL_MS`, or ticks may see cached copies.' },
   { env: 'WATCH_MAX_IDS_PER_CONNECTION', path: ['watch', 'maxIdsPerConnection'], rule: int(1, 10_000), default: 100, doc: 'Most task ids one live stream (SSE connection or GraphQL subscription) may watch; more gets 400.' },
   { env: 'WATCH_MAX_IDS', path: ['watch', 'maxIds'], rule: int(1, 10_000_000), default: 10_000, doc: 'Most distinct task ids the process watches at once; a stream that would pass it gets 503.' },
   { env: 'WATCH_MAX_CONNECTIONS_PER_CLIENT', path: ['watch', 'maxConnectionsPerClient'], rule: int(1, 100_000), default: 20, doc: 'Most live streams open at once per client (client key when GATEWAY_API_KEYS is set, else IP address); more gets 429.' },
   { env: 'SSE_HEARTBEAT_MS', path: ['watch', 'heartbeatMs'], rule: int(100, 600_000), default: 15_000, doc: 'Interval of the `: ping` comment on SSE streams and of the ping on GraphQL WebSockets.' }
 ] as const satisfies readonly Setting[])
+
+/**
+ * The body bound of every route that carries a submit: the relay
+ * (`POST /mj/submit/:action`) and `POST /graphql` (mutations). Both read it
+ * from here, so a bound of their own for submits changes in one place.
+ */
+export function submitBodyLimitBytes (config: GatewayConfig): number {
+  return config.limits.bodyLimitBytes
+}
 
 /** Options as callers (tests, embedders) pass them: any subset of the config. */
 export type GatewayOptions = {

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
+import { ownerOf, type Idempotency, type SubmitOutcome } from './idempotency.js'
 import { isCreatedCode } from './task-rules.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
 import type { GatewayError } from '../errors.js'
@@ -26,6 +27,15 @@ export interface TaskLoaderOptions {
   upstream: Pick<UpstreamClient, 'submit' | 'image'>
   now: () => number
   onCache?: (status: CacheStatus) => void
+  /** Runs submits that carry an idempotency key; without it such a submit is refused. */
+  idempotency?: Idempotency
+}
+
+export interface SubmitOptions {
+  /** A key already checked by `checkIdempotencyKey`; undefined: an ordinary submit. */
+  readonly idempotencyKey?: string | undefined
+  /** The client key's identity (`key:<digest>`) when client keys are on: keys are scoped to it within the partition. */
+  readonly client?: string | undefined
 }
 
 /**
@@ -41,6 +51,7 @@ export class TaskLoader {
   readonly #upstream: Pick<UpstreamClient, 'submit' | 'image'>
   readonly #now: () => number
   readonly #onCache: ((status: CacheStatus) => void) | undefined
+  readonly #idempotency: Idempotency | undefined
 
   constructor (opts: TaskLoaderOptions) {
     this.#cache = opts.cache
@@ -48,6 +59,7 @@ export class TaskLoader {
     this.#upstream = opts.upstream
     this.#now = opts.now
     this.#onCache = opts.onCache
+    this.#idempotency = opts.idempotency
   }
 
   /**
@@ -80,14 +92,24 @@ export class TaskLoader {
 
   /**
    * Relays `POST /mj/submit/{action}`, never retried: a submit is not
-   * idempotent. A created task may be remembered as unknown from a lookup a
+   * idempotent. With an idempotency key it goes upstream at most once per key
+   * (src/core/idempotency.ts), and a repeat gets the stored answer, marked
+   * `replayed`. A created task may be remembered as unknown from a lookup a
    * moment ago; that memory is dropped so the next lookup asks upstream.
    */
-  async submit (action: string, body: unknown, scope: Scope): Promise<{ statusCode: number, body: unknown }> {
-    const answer = await this.#upstream.submit(action, JSON.stringify(body ?? {}), scope.credential)
-    const created = answer.body as { code?: unknown, result?: unknown } | null
-    if (isCreatedCode(created?.code) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)
-    return answer
+  async submit (action: string, body: unknown, scope: Scope, opts: SubmitOptions = {}): Promise<SubmitOutcome> {
+    const payload = body ?? {}
+    const send = (): Promise<{ statusCode: number, body: unknown }> => this.#upstream.submit(action, JSON.stringify(payload), scope.credential)
+    let outcome: SubmitOutcome
+    if (opts.idempotencyKey === undefined) {
+      outcome = { ...await send(), replayed: false }
+    } else {
+      if (this.#idempotency === undefined) throw new Error('TaskLoader: an idempotency key was given but no idempotency store is configured')
+      outcome = await this.#idempotency.run({ owner: ownerOf(scope.partition, opts.client), action, key: opts.idempotencyKey, body: payload }, send)
+    }
+    const created = outcome.body as { code?: unknown, result?: unknown } | null
+    if (!outcome.replayed && isCreatedCode(created?.code) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)
+    return outcome
   }
 
   /** Relays a task's image; the caller streams the body. */

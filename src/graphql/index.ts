@@ -3,6 +3,8 @@ import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
 import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
+import { mutationResolvers } from './mutations.js'
+import { submitBodyLimitBytes } from '../config.js'
 import { conformGraphQLRoute } from './http.js'
 import { graphqlErrorHandler } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
@@ -18,10 +20,13 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
 export const graphql = fp(async function graphql (app: FastifyInstance) {
   const limits = app.security.policy.graphql
   app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
+  // Mutations carry submit bodies: POST /graphql has the relay's body bound, wherever that is set.
+  const submitBodyLimit = submitBodyLimitBytes(app.gateway.config)
+  app.addHook('onRoute', (route) => { if (route.url === '/graphql' && route.method === 'POST') route.bodyLimit = submitBodyLimit })
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
-    resolvers: { ...buildResolvers(), ...subscriptionResolvers() },
+    resolvers: { ...buildResolvers(), ...mutationResolvers(), ...subscriptionResolvers() },
     path: '/graphql',
     graphiql: false,
     errorHandler: graphqlErrorHandler,

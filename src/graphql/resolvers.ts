@@ -19,7 +19,7 @@ declare module 'mercurius' {
  * turns an Error item into an entry in `errors` with that item's path and
  * nulls only that item, which is how one failed id stays out of the others' way.
  */
-function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
+export function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
   if (lookup.error !== undefined) return lookup.error
   if (lookup.cache === 'stale') (ctx.staleTasks ??= []).push({ id, ageMs: lookup.ageMs })
   return lookup.task

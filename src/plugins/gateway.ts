@@ -4,6 +4,8 @@ import type { GatewayConfig } from '../config.js'
 import { Batcher } from '../core/batcher.js'
 import { TaskCache } from '../core/task-cache.js'
 import { TaskLoader } from '../core/task-loader.js'
+import { Idempotency, type StoreOperation } from '../core/idempotency.js'
+import { MemoryIdempotencyStore, RedisIdempotencyStore } from '../core/idempotency-stores.js'
 import { UpstreamClient } from '../upstream/client.js'
 import { CircuitBreaker, type BreakerState } from '../upstream/breaker.js'
 import { taskFetcher } from '../upstream/fetch-tasks.js'
@@ -50,6 +52,29 @@ export function readinessOf (breaker: CircuitBreaker): Readiness {
   return { ready: false, reason: `circuit breaker open: ${reason ?? 'upstream is failing'}`, breaker: { state, retryInMs } }
 }
 
+/** An in-flight marker outlives the submit's deadline by this much, so only a crashed request's marker ever expires. */
+const LEASE_MARGIN_MS = 5_000
+
+/**
+ * Idempotency keys in Redis when the shared tier is configured, so every
+ * replica honours a key; in this process's memory otherwise, and while Redis
+ * is down (a retry is then recognised only by the replica that saw the key).
+ */
+function idempotencyFor (app: FastifyInstance, config: GatewayConfig, now: () => number): Idempotency {
+  const memory = new MemoryIdempotencyStore({ maxEntries: config.idempotency.maxEntries, now })
+  const shared = app.redis
+  const log = app.log.child({ component: 'idempotency' })
+  return new Idempotency({
+    store: shared === undefined ? memory : new RedisIdempotencyStore(shared.client, shared.prefix),
+    fallback: shared === undefined ? undefined : memory,
+    ttlMs: config.idempotency.ttlMs,
+    leaseMs: config.upstream.timeoutMs + LEASE_MARGIN_MS,
+    onStoreError: (err: unknown, operation: StoreOperation) => {
+      log.warn({ operation, reason: (err as Error).message }, 'idempotency store (Redis) failed: this key is kept in this replica\'s memory only')
+    }
+  })
+}
+
 /**
  * The read path, built once per app: upstream client, breaker, batcher, cache
  * and loader, and their shutdown. Routes and resolvers only see the loader.
@@ -77,7 +102,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     onBatch: metrics?.onBatch,
     onObserverError: (err) => app.log.error({ err }, 'a batch observer failed')
   })
-  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache })
+  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache, idempotency: idempotencyFor(app, config, now) })
 
   app.decorate('gateway', {
     config,

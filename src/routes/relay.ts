@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
 import { checkId } from '../core/ids.js'
+import { checkIdempotencyKey } from '../core/idempotency.js'
+import { submitBodyLimitBytes } from '../config.js'
 
 const SUBMIT_ACTION = /^[a-z][a-z0-9_-]{0,39}$/
 const IMAGE_HEADERS = ['content-type', 'content-length', 'cache-control', 'etag', 'last-modified']
@@ -10,14 +12,22 @@ const IMAGE_HEADERS = ['content-type', 'content-length', 'cache-control', 'etag'
  * CometAPI client can switch its whole base URL to the gateway: submits and
  * images go through unchanged, with the gateway's (or the tenant's)
  * credential. Upstream's status and body come back as they are.
+ *
+ * A submit may carry `Idempotency-Key` (src/core/idempotency.ts): a repeat
+ * gets the first answer's status and body again, with `Idempotent-Replayed: true`.
  */
 export default async function passthroughRoutes (app: FastifyInstance): Promise<void> {
   const { loader, config } = app.gateway
+  const { identify } = app.security
 
-  app.post<{ Params: { action: string }, Body: unknown }>('/mj/submit/:action', async function (request, reply) {
+  app.post<{ Params: { action: string }, Body: unknown }>('/mj/submit/:action', {
+    bodyLimit: submitBodyLimitBytes(config)
+  }, async function (request, reply) {
     const { action } = request.params
     if (!SUBMIT_ACTION.test(action)) throw new errors.BadRequest(`Unknown submit action ${JSON.stringify(action)}`)
-    const { statusCode, body } = await loader.submit(action, request.body, request.scope)
+    const idempotencyKey = checkIdempotencyKey(request.headers['idempotency-key'])
+    const { statusCode, body, replayed } = await loader.submit(action, request.body, request.scope, { idempotencyKey, client: identify(request) })
+    if (replayed) reply.header('idempotent-replayed', 'true')
     return reply.code(statusCode).send(body)
   })
 

@@ -20,7 +20,8 @@
  *   sim.getTask(id, key?)       task object as fetch would return it (undefined if unknown/foreign)
  *
  * Routes (all need `Authorization: Bearer <key>` except the image):
- *   POST /mj/submit/imagine, /mj/submit/action, /mj/submit/modal
+ *   POST /mj/submit/imagine, /mj/submit/action, /mj/submit/modal,
+ *        /mj/submit/describe, /mj/submit/blend
  *   GET  /mj/task/:id/fetch      POST /mj/task/list-by-condition
  *   GET  /mj/image/:id           SVG, no auth: <img> tags cannot send headers and
  *                                upstream image links are embedded in pages as-is
@@ -52,7 +53,7 @@ import { renderTaskSvg } from './image.js'
 import { resolveOptions, type ResolvedSimulatorOptions, type SimulatorOptions } from './options.js'
 import { createRng, rngUuid, type Rng } from './rng.js'
 import { SEED_TASK_IDS, seedDrafts } from './seed.js'
-import { acceptedAnswer, buildDraft, decideAction, decideImagine, decideModal, SimulatorSubmitError, type Decision, type ImagineInput, type SubmitContext } from './submit.js'
+import { acceptedAnswer, buildDraft, decideAction, decideBlend, decideDescribe, decideImagine, decideModal, SimulatorSubmitError, type Decision, type ImagineInput, type SubmitContext } from './submit.js'
 import { phaseAt, renderTask, TaskStore, type StoredTask } from './tasks.js'
 import { parseIds, parseObject, relayError, type Answer } from './wire.js'
 
@@ -244,6 +245,8 @@ class SimulatorImpl implements Simulator {
     submitRoute('imagine', decideImagine)
     submitRoute('action', decideAction)
     submitRoute('modal', decideModal)
+    submitRoute('describe', decideDescribe)
+    submitRoute('blend', decideBlend)
     app.get<{ Params: { id: string } }>('/mj/task/:id/fetch', { preHandler: this.#guard('fetch', true) }, async (request, reply) => {
       const task = this.#store.owned(request.params.id, this.#keyOf(request) as string)
       if (task === undefined) return this.#send(reply, relayError('task_no_found'))
