@@ -1,15 +1,10 @@
 import t, { type Test } from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { InjectOptions } from 'fastify'
 import { buildApp } from '../../src/app.js'
-import { startSimulator } from '../helpers/simulator.js'
-
-async function gatewayOnSimulator (t: Test) {
-  const started = await startSimulator(t)
-  const app = await buildApp({ upstream: { baseUrl: started.url, key: started.key } }, { logger: false })
-  t.teardown(() => app.close())
-  return { app, ...started }
-}
+import { gatewayOnSimulator, submitCalls } from '../helpers/submits.js'
+import { ManualClock } from '../helpers/gateway.js'
 
 t.test('relays a submit to upstream and the new task is readable at once through the batcher', async (t) => {
   const { app, sim, clock } = await gatewayOnSimulator(t)
@@ -101,4 +96,181 @@ t.test('a submit answer is read within the size bound and never echoes the key b
   const oversized = await app.inject({ method: 'POST', url: '/mj/submit/blend', payload: {} })
   t.equal(oversized.statusCode, 502)
   t.equal(oversized.json().code, 'UPSTREAM_BAD_RESPONSE')
+})
+
+// ---- Idempotency-Key ---------------------------------------------------------
+
+const imagine = (key: string | undefined, body: unknown = { prompt: 'a red fox in snow' }, headers: Record<string, string> = {}): InjectOptions => ({
+  method: 'POST',
+  url: '/mj/submit/imagine',
+  headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }), ...headers },
+  payload: JSON.stringify(body)
+})
+
+t.test('the same Idempotency-Key twice makes one upstream submit and two identical answers, the second marked replayed', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t)
+  const first = await app.inject(imagine('order-1'))
+  const second = await app.inject(imagine('order-1', { prompt: 'a red fox in snow' }))
+  t.equal(submitCalls(sim).length, 1, 'one submit reached upstream')
+  t.equal(first.statusCode, 200)
+  t.equal(first.json().code, 1)
+  t.equal(second.statusCode, first.statusCode)
+  t.equal(second.body, first.body, 'the same body, byte for byte')
+  t.equal(first.headers['idempotent-replayed'], undefined, 'the first answer is not a replay')
+  t.equal(second.headers['idempotent-replayed'], 'true')
+
+  // Key order in the body does not make it another request.
+  const reordered = await app.inject(imagine('order-2', { state: 's', prompt: 'p' }))
+  const again = await app.inject(imagine('order-2', { prompt: 'p', state: 's' }))
+  t.equal(again.headers['idempotent-replayed'], 'true')
+  t.equal(again.body, reordered.body)
+  t.equal(submitCalls(sim).length, 2)
+})
+
+t.test('without a key every submit goes upstream', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t)
+  const a = await app.inject(imagine(undefined))
+  const b = await app.inject(imagine(undefined))
+  t.not(a.json().result, b.json().result)
+  t.equal(submitCalls(sim).length, 2)
+  t.equal(b.headers['idempotent-replayed'], undefined)
+})
+
+t.test('the same key with another body gets 422 GW_ERR_IDEMPOTENCY_KEY_REUSED and sends nothing', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t)
+  await app.inject(imagine('k'))
+  const other = await app.inject(imagine('k', { prompt: 'a blue fox' }))
+  t.equal(other.statusCode, 422)
+  t.strictSame(other.json(), {
+    statusCode: 422,
+    code: 'GW_ERR_IDEMPOTENCY_KEY_REUSED',
+    error: 'Unprocessable Entity',
+    message: 'This idempotency key was already used for a submit with a different body; use a new key for a new submit'
+  })
+  const otherAction = await app.inject({ method: 'POST', url: '/mj/submit/describe', headers: { 'idempotency-key': 'k' }, payload: { link: 'https://example.test/a.png' } })
+  t.equal(otherAction.statusCode, 200, 'keys are per action: describe with the same key is a submit of its own')
+  t.equal(submitCalls(sim, 'imagine').length, 1)
+  t.equal(submitCalls(sim, 'describe').length, 1)
+})
+
+t.test('concurrent requests with one key make one submit: the others get 409 with Retry-After, then the answer', async (t) => {
+  const { app, sim, gate } = await gatewayOnSimulator(t)
+  sim.faults.add({ route: 'imagine', kind: 'latency', ms: 1, times: 1 })
+  const first = app.inject(imagine('busy'))
+  await gate.waitForHeld(1)
+  const during = await Promise.all([app.inject(imagine('busy')), app.inject(imagine('busy'))])
+  for (const res of during) {
+    t.equal(res.statusCode, 409)
+    t.equal(res.headers['retry-after'], '1')
+    t.equal(res.json().code, 'GW_ERR_IDEMPOTENCY_KEY_IN_USE')
+  }
+  gate.releaseAll()
+  const answered = await first
+  t.equal(answered.statusCode, 200)
+  const after = await app.inject(imagine('busy'))
+  t.equal(after.body, answered.body)
+  t.equal(after.headers['idempotent-replayed'], 'true')
+  t.equal(submitCalls(sim).length, 1)
+})
+
+t.test('after an upstream 5xx, a timeout or a dropped connection the same key goes upstream again', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t, { upstream: { timeoutMs: 300 } })
+  sim.faults.add({ route: 'imagine', kind: 'error', status: 500, description: 'proxy exploded', times: 1 })
+  const failed = await app.inject(imagine('retry-me'))
+  t.equal(failed.statusCode, 500, "upstream's 5xx is relayed")
+  sim.faults.add({ route: 'imagine', kind: 'hang', times: 1 })
+  const timedOut = await app.inject(imagine('retry-me'))
+  t.equal(timedOut.statusCode, 504)
+  t.equal(timedOut.json().code, 'UPSTREAM_TIMEOUT')
+  sim.faults.add({ route: 'imagine', kind: 'malformed', body: 'html', times: 1 })
+  const garbled = await app.inject(imagine('retry-me'))
+  t.equal(garbled.statusCode, 502)
+  const created = await app.inject(imagine('retry-me'))
+  t.equal(created.statusCode, 200)
+  t.equal(created.json().code, 1)
+  t.equal(created.headers['idempotent-replayed'], undefined)
+  t.equal(submitCalls(sim).length, 4, 'each retry reached upstream')
+  t.equal((await app.inject(imagine('retry-me'))).headers['idempotent-replayed'], 'true')
+  t.equal(submitCalls(sim).length, 4)
+})
+
+t.test("upstream's refusals are answers: a 4xx and a refusal code are replayed as they were", async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t)
+  const missing = await app.inject(imagine('no-prompt', {}))
+  t.equal(missing.statusCode, 400)
+  const again = await app.inject(imagine('no-prompt', {}))
+  t.equal(again.statusCode, 400)
+  t.equal(again.body, missing.body)
+  t.equal(again.headers['idempotent-replayed'], 'true')
+  const banned = await app.inject(imagine('banned', { prompt: 'something banned' }))
+  t.equal(banned.json().code, 24)
+  t.equal((await app.inject(imagine('banned', { prompt: 'something banned' }))).body, banned.body)
+  t.equal(submitCalls(sim).length, 2)
+})
+
+t.test('the same key from two tenants makes two submits, each with its own credential', async (t) => {
+  const tenants = ['sk-tenant-a-0123456789', 'sk-tenant-b-0123456789']
+  const { app, sim } = await gatewayOnSimulator(t, { upstream: { auth: 'passthrough' } }, { keys: tenants })
+  const a = await app.inject(imagine('shared-key', undefined, { authorization: `Bearer ${tenants[0]}` }))
+  const b = await app.inject(imagine('shared-key', undefined, { authorization: `Bearer ${tenants[1]}` }))
+  t.equal(a.statusCode, 200)
+  t.equal(b.statusCode, 200)
+  t.not(a.json().result, b.json().result)
+  t.equal(b.headers['idempotent-replayed'], undefined)
+  t.strictSame(submitCalls(sim).map((call) => call.keyLabel), ['key#0', 'key#1'])
+  const replay = await app.inject(imagine('shared-key', undefined, { authorization: `Bearer ${tenants[1]}` }))
+  t.equal(replay.body, b.body, "a tenant's retry gets its own answer")
+  t.equal(submitCalls(sim).length, 2)
+})
+
+t.test('under GATEWAY_API_KEYS the same key from two client keys makes two submits', async (t) => {
+  const clients = ['client-key-one-0123456789', 'client-key-two-0123456789']
+  const { app, sim } = await gatewayOnSimulator(t, { security: { apiKeys: clients.join(',') } })
+  const one = await app.inject(imagine('k', undefined, { 'x-api-key': clients[0]! }))
+  const two = await app.inject(imagine('k', undefined, { authorization: `Bearer ${clients[1]}` }))
+  const oneAgain = await app.inject(imagine('k', undefined, { authorization: `Bearer ${clients[0]}` }))
+  t.not(one.json().result, two.json().result)
+  t.equal(oneAgain.body, one.body, 'the same client, however it presents its key, shares its keys')
+  t.equal(oneAgain.headers['idempotent-replayed'], 'true')
+  t.equal(submitCalls(sim).length, 2)
+})
+
+t.test('a key that is empty, too long or not printable ASCII gets 400 GW_ERR_IDEMPOTENCY_KEY_INVALID before anything is sent', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t)
+  const cases: Array<[string, string]> = [
+    ['', 'it is empty; send 1 to 255 printable ASCII characters'],
+    ['k'.repeat(256), 'it is 256 characters long; at most 255 allowed'],
+    ['caf\u00e9', 'character 4 is not printable ASCII (0x20 to 0x7E)']
+  ]
+  for (const [key, message] of cases) {
+    const res = await app.inject(imagine(key))
+    t.equal(res.statusCode, 400)
+    t.strictSame(res.json(), { statusCode: 400, code: 'GW_ERR_IDEMPOTENCY_KEY_INVALID', error: 'Bad Request', message: `Invalid idempotency key: ${message}` })
+  }
+  t.equal((await app.inject(imagine('k'.repeat(255)))).statusCode, 200, '255 characters are fine')
+  t.equal(submitCalls(sim).length, 1)
+})
+
+t.test('a stored answer is replayed for IDEMPOTENCY_TTL_MS, and the key is new again after it', async (t) => {
+  const clock = new ManualClock()
+  const { app, sim } = await gatewayOnSimulator(t, { idempotency: { ttlMs: 60_000 } }, {}, { now: clock.now })
+  await app.inject(imagine('k'))
+  clock.advance(60_000)
+  t.equal((await app.inject(imagine('k'))).headers['idempotent-replayed'], 'true')
+  clock.advance(1)
+  const fresh = await app.inject(imagine('k', { prompt: 'a new submit under an expired key' }))
+  t.equal(fresh.statusCode, 200)
+  t.equal(fresh.headers['idempotent-replayed'], undefined)
+  t.equal(submitCalls(sim).length, 2)
+})
+
+t.test('the relay keeps its limits with a key: pass-through auth, and the body bound', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t, { upstream: { auth: 'passthrough' }, limits: { bodyLimitBytes: 1024 } })
+  const anonymous = await app.inject(imagine('k'))
+  t.equal(anonymous.statusCode, 401)
+  const large = await app.inject(imagine('k', { prompt: 'x'.repeat(2000) }, { authorization: `Bearer ${sim.defaultKey}` }))
+  t.equal(large.statusCode, 413)
+  t.equal(submitCalls(sim).length, 0)
+  const ok = await app.inject(imagine('k', undefined, { authorization: `Bearer ${sim.defaultKey}` }))
+  t.equal(ok.statusCode, 200, 'refused requests did not take the key')
 })
