@@ -26,7 +26,7 @@ export const CONTENT_SECURITY_POLICY: Readonly<Record<string, readonly string[]>
 })
 
 /** Headers a browser client may read from a cross-origin response. */
-const EXPOSED_HEADERS = ['x-cache', 'age', 'warning', 'retry-after', 'x-request-id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
+const EXPOSED_HEADERS = ['x-cache', 'age', 'warning', 'retry-after', 'x-request-id', 'idempotent-replayed', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
 
 /**
  * Security headers (helmet, with the CSP above) for the HTML pages. Register
@@ -54,7 +54,7 @@ export async function registerCors (app: FastifyInstance, policy: SecurityPolicy
   await app.register(cors, {
     origin: policy.corsOrigins === '*' ? '*' : [...policy.corsOrigins],
     methods: ['GET', 'HEAD', 'POST'],
-    allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id', 'last-event-id'],
+    allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id', 'last-event-id', 'idempotency-key'],
     exposedHeaders: EXPOSED_HEADERS,
     // Keys travel in headers, never cookies.
     credentials: false,

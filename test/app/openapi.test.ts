@@ -8,7 +8,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { OPENAPI_PATH } from '../../src/routes/docs.js'
 import { buildApp } from '../../src/app.js'
 import { createSimulator, DEFAULT_KEY, SEED_TASK_IDS } from '../../src/simulator/index.js'
-import { ManualClock, setup } from '../helpers/gateway.js'
+import { ManualClock, setup, waitFor } from '../helpers/gateway.js'
 
 // ajv is CommonJS: under NodeNext the default import is module.exports, whose `default` is the class.
 const Ajv2020 = Ajv2020Module.default
@@ -387,6 +387,25 @@ t.test('real responses of every documented route and status match the document',
   await check('POST', '/mj/submit/{action}', submit('unknown', {}), 404, 'submit, action upstream lacks', relay)
   await check('POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...raw('<x/>', 'application/xml') }, 415, 'submit, xml', relay)
   await check('POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...json({ prompt: 'x'.repeat(2000) }) }, 413, 'submit, too large', relay)
+  // Idempotency keys: a replayed answer (2xx and 4xx), a bad key, a reused key, a key in flight.
+  const keyed = (key: string, body: unknown): InjectOptions => ({ url: '/mj/submit/imagine', headers: { 'content-type': 'application/json', 'idempotency-key': key }, payload: JSON.stringify(body) })
+  await check('POST', '/mj/submit/{action}', keyed('spec-1', { prompt: 'a red fox' }), 200, 'submit with a key', relay)
+  res = await check('POST', '/mj/submit/{action}', keyed('spec-1', { prompt: 'a red fox' }), 200, 'submit, replayed', relay)
+  t.equal(res.headers['idempotent-replayed'], 'true')
+  await check('POST', '/mj/submit/{action}', keyed('spec-2', {}), 400, 'submit with a key, refused upstream', relay)
+  res = await check('POST', '/mj/submit/{action}', keyed('spec-2', {}), 400, 'submit, refusal replayed', relay)
+  t.equal(res.headers['idempotent-replayed'], 'true')
+  res = await check('POST', '/mj/submit/{action}', keyed('k'.repeat(300), { prompt: 'a fox' }), 400, 'submit, key too long', relay)
+  t.equal(res.json().code, 'GW_ERR_IDEMPOTENCY_KEY_INVALID')
+  res = await check('POST', '/mj/submit/{action}', keyed('spec-1', { prompt: 'another fox' }), 422, 'submit, key reused', relay)
+  t.equal(res.json().code, 'GW_ERR_IDEMPOTENCY_KEY_REUSED')
+  sim.faults.add({ route: 'imagine', kind: 'hang', times: 1 })
+  const hanging = relay.inject({ method: 'POST', ...keyed('spec-3', { prompt: 'a fox' }) })
+  await waitFor(() => sim.allCalls.some((call) => call.route === 'imagine' && call.fault === 'hang'), 'the hanging submit to reach upstream')
+  res = await check('POST', '/mj/submit/{action}', keyed('spec-3', { prompt: 'a fox' }), 409, 'submit, key in flight', relay)
+  t.equal(res.json().code, 'GW_ERR_IDEMPOTENCY_KEY_IN_USE')
+  t.equal((await hanging).statusCode, 504)
+
   sim.faults.add({ route: 'imagine', kind: 'malformed', body: 'html', times: 1 })
   res = await check('POST', '/mj/submit/{action}', submit('imagine', { prompt: 'a fox' }), 502, 'submit, html answer', relay)
   t.equal(res.json().code, 'UPSTREAM_BAD_RESPONSE')

@@ -200,19 +200,24 @@ t.test('the mutations of one document run one after another, each its own submit
   const submit = loader.submit.bind(loader)
   let started = 0
   loader.submit = (...args) => { started++; return submit(...args) }
-  sim.faults.add({ route: 'imagine', kind: 'latency', ms: 1, times: 2 })
-  const both = gql(app, 'mutation { a: imagine(input: { prompt: "first" }) { result task { prompt } } b: imagine(input: { prompt: "second" }) { result task { prompt } } }')
-  await gate.waitForHeld(1)
-  t.equal(started, 1, 'the second mutation waits for the first')
-  gate.releaseOne()
-  await gate.waitForHeld(1)
-  t.equal(started, 2)
-  gate.releaseOne()
-  const res = await both
-  t.equal(res.body.data!.a.task.prompt, 'first')
-  t.equal(res.body.data!.b.task.prompt, 'second')
-  t.not(res.body.data!.a.result, res.body.data!.b.result)
-  t.equal(submitCalls(sim).length, 2)
+  const document = 'mutation ($a: String!, $b: String!) { a: imagine(input: { prompt: $a }) { result task { prompt } } b: imagine(input: { prompt: $b }) { result task { prompt } } }'
+  // Twice: the second run is JIT-compiled (graphql-jit), which must keep mutations serial too.
+  for (const round of [1, 2]) {
+    started = 0
+    sim.faults.add({ route: 'imagine', kind: 'latency', ms: 1, times: 2 })
+    const both = gql(app, document, { a: `first ${round}`, b: `second ${round}` })
+    await gate.waitForHeld(1)
+    t.equal(started, 1, `round ${round}: the second mutation waits for the first`)
+    gate.releaseOne()
+    await gate.waitForHeld(1)
+    t.equal(started, 2)
+    gate.releaseOne()
+    const res = await both
+    t.equal(res.body.data!.a.task.prompt, `first ${round}`)
+    t.equal(res.body.data!.b.task.prompt, `second ${round}`)
+    t.not(res.body.data!.a.result, res.body.data!.b.result)
+  }
+  t.equal(submitCalls(sim).length, 4)
 })
 
 t.test('mutations keep the limits of the relay: GET refused, auth, rate limit, body bound, key checks', async (t) => {

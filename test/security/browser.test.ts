@@ -81,6 +81,7 @@ t.test('CORS_ORIGINS: an allow-list', async (t) => {
   t.equal(preflight.headers['access-control-allow-origin'], allowed)
   t.match(preflight.headers['access-control-allow-headers'], /x-api-key/)
   t.match(preflight.headers['access-control-allow-headers'], /authorization/)
+  t.match(preflight.headers['access-control-allow-headers'], /idempotency-key/, 'a browser app may send Idempotency-Key on submits')
   t.match(preflight.headers['access-control-allow-methods'], /POST/)
   t.equal(preflight.headers['access-control-allow-credentials'], undefined, 'no cookies')
 
@@ -89,6 +90,7 @@ t.test('CORS_ORIGINS: an allow-list', async (t) => {
   t.equal(ok.headers['access-control-allow-origin'], allowed)
   t.match(ok.headers['access-control-expose-headers'], /x-cache/)
   t.match(ok.headers['access-control-expose-headers'], /retry-after/)
+  t.match(ok.headers['access-control-expose-headers'], /idempotent-replayed/)
   t.match(ok.headers.vary, /origin/i)
 
   const denied = await app.inject({ url: '/v1/tasks/1', headers: { origin: 'https://evil.example', 'x-api-key': KEY } })
