@@ -42,7 +42,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   })
   await app.register(errorHandler)
   await app.register(socketReaper)
-  // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it.
+  // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it (idempotency keys).
   await app.register(redisPlugin, { config: config.redis })
   await app.register(tenancy, { mode: config.upstream.auth })
   // Before every route, so a shed request costs one hook and no body parsing.

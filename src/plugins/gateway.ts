@@ -118,4 +118,4 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     batcher.close()
     await upstream.close()
   })
-}, { name: 'gateway' })
+}, { name: 'gateway', dependencies: ['redis'] })
