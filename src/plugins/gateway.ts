@@ -52,6 +52,12 @@ export function readinessOf (breaker: CircuitBreaker): Readiness {
   return { ready: false, reason: `circuit breaker open: ${reason ?? 'upstream is failing'}`, breaker: { state, retryInMs } }
 }
 
+const STORE_FAILURES: Readonly<Record<StoreOperation, string>> = {
+  claim: 'Redis failed on an idempotency key: the key is kept in this replica\'s memory only',
+  complete: 'Redis failed to store a submit\'s answer: it is kept in this replica\'s memory only',
+  release: 'Redis failed to release an idempotency key: it stays taken until its lease ends'
+}
+
 /** An in-flight marker outlives the submit's deadline by this much, so only a crashed request's marker ever expires. */
 const LEASE_MARGIN_MS = 5_000
 
@@ -70,7 +76,7 @@ function idempotencyFor (app: FastifyInstance, config: GatewayConfig, now: () =>
     ttlMs: config.idempotency.ttlMs,
     leaseMs: config.upstream.timeoutMs + LEASE_MARGIN_MS,
     onStoreError: (err: unknown, operation: StoreOperation) => {
-      log.warn({ operation, reason: (err as Error).message }, 'idempotency store (Redis) failed: this key is kept in this replica\'s memory only')
+      log.warn({ operation, reason: (err as Error).message }, STORE_FAILURES[operation])
     }
   })
 }

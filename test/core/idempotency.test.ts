@@ -18,26 +18,29 @@ const HOUR = 3_600_000
 const TTL = 24 * HOUR
 const LEASE = 15_000
 
-/** An upstream stand-in that counts sends and answers from a script, or holds an answer until released. */
+/** An upstream stand-in that counts sends and answers from a script; after `hold()` the next send waits for `release()`. */
 class Upstream {
   sent = 0
   #answers: Array<SubmitAnswer | Error> = []
-  #held: Array<() => void> = []
+  #holding = false
+  #release: (() => void) | undefined
 
   answer (...answers: Array<SubmitAnswer | Error>): void { this.#answers.push(...answers) }
 
-  /** The next send waits for `release()`. */
-  hold (): void { this.#held.push(() => {}) }
+  hold (): void { this.#holding = true }
+
+  release (): void { this.#release?.() }
 
   readonly send = async (): Promise<SubmitAnswer> => {
     this.sent++
-    if (this.#held.length > 0) await new Promise<void>((resolve) => { this.#held[0] = resolve })
+    if (this.#holding) {
+      this.#holding = false
+      await new Promise<void>((resolve) => { this.#release = resolve })
+    }
     const next = this.#answers.shift() ?? { statusCode: 200, body: { code: 1, description: 'Submit success', result: `17000000000000${this.sent}`, properties: {} } }
     if (next instanceof Error) throw next
     return next
   }
-
-  release (): void { this.#held.shift()?.() }
 }
 
 function machine (opts: { clock?: ManualClock, store?: IdempotencyStore, fallback?: MemoryIdempotencyStore, onStoreError?: (err: unknown, op: StoreOperation) => void } = {}) {
