@@ -22,7 +22,7 @@ declare module 'mercurius' {
 function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
   if (lookup.error !== undefined) return lookup.error
   if (lookup.cache === 'stale') (ctx.staleTasks ??= []).push({ id, ageMs: lookup.ageMs })
-  return lookup.task
+  return lookup.stored === null ? null : lookup.stored.task
 }
 
 /** `""` (some proxies' unset time) reads as null; 0 and real values pass through unchanged. */

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../config.js'
 import { Batcher } from '../core/batcher.js'
+import type { StoredTask } from '../core/stored-task.js'
 import { TaskCache } from '../core/task-cache.js'
 import { TaskLoader } from '../core/task-loader.js'
 import { UpstreamClient } from '../upstream/client.js'
@@ -19,7 +20,7 @@ export interface Readiness {
 export interface Gateway {
   readonly config: GatewayConfig
   readonly loader: TaskLoader
-  readonly batcher: Batcher
+  readonly batcher: Batcher<StoredTask>
   readonly cache: TaskCache
   /** `breaker.state` is 'closed', 'open' or 'half-open'. */
   readonly breaker: CircuitBreaker
