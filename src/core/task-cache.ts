@@ -45,6 +45,11 @@ export class TaskCache {
     return this.#lru?.get(partition + '\0' + id)
   }
 
+  /** The entry without touching its recency: for checks that are not reads. */
+  peek (partition: string, id: string): CacheEntry | undefined {
+    return this.#lru?.peek(partition + '\0' + id)
+  }
+
   isFresh (entry: CacheEntry, now = this.#opts.now()): boolean {
     return now < entry.freshUntil
   }

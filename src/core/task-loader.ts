@@ -104,6 +104,15 @@ export class TaskLoader {
     return this.#upstream.image(id, scope.credential)
   }
 
+  /**
+   * True while `entry` is still the cache's fresh answer for the id: the task
+   * has not changed, expired or been evicted since a lookup returned it. An
+   * answer built from lookups (a GraphQL response) may be reused while this holds.
+   */
+  isCurrent (partition: string, id: string, entry: CacheEntry, now = this.#now()): boolean {
+    return now < entry.freshUntil && this.#cache.peek(partition, id) === entry
+  }
+
   /** Lookups in request order; a repeated id shares one lookup. A plain array when every id was a fresh hit. */
   loadMany (ids: readonly string[], scope: Scope): Lookup[] | Promise<Lookup[]> {
     const byId = new Map<string, Lookup | Promise<Lookup>>()

@@ -22,6 +22,8 @@ export interface Gateway {
   readonly loader: TaskLoader
   readonly batcher: Batcher<StoredTask>
   readonly cache: TaskCache
+  /** The app's clock (injectable for tests). */
+  readonly now: () => number
   /** `breaker.state` is 'closed', 'open' or 'half-open'. */
   readonly breaker: CircuitBreaker
   readiness (): Readiness
@@ -85,6 +87,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     loader,
     batcher,
     cache,
+    now,
     breaker,
     readiness: () => readinessOf(breaker)
   } satisfies Gateway)
