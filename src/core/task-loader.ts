@@ -3,6 +3,9 @@ import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
 import { isCreatedCode } from './task-rules.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
+
+/** The cache entry behind an answer: surfaces compare it by identity and read its freshness, nothing else. */
+export type { CacheEntry as LookupEntry } from './task-cache.js'
 import type { GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
 import type { StoredTask } from './stored-task.js'

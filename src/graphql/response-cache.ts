@@ -1,8 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { Kind, type DocumentNode } from 'graphql'
 import type { FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
-import type { CacheEntry } from '../core/task-cache.js'
-import type { Lookup } from '../core/task-loader.js'
+import type { Lookup, LookupEntry as CacheEntry } from '../core/task-loader.js'
 
 /**
  * Answers a repeated GraphQL query without executing it. Frontends poll the
@@ -63,6 +62,15 @@ function keyOf (request: FastifyRequest, partition: string): string | undefined 
   const variables = typeof source.variables === 'string' ? source.variables : JSON.stringify(source.variables ?? null)
   const accept = request.headers.accept ?? ''
   return `${partition}\0${accept}\0${typeof source.operationName === 'string' ? source.operationName : ''}\0${variables}\0${source.query}`
+}
+
+/** The request's partition; undefined when it has none (no pass-through credential), which execution reports in GraphQL's shape. */
+function partitionOf (request: FastifyRequest): string | undefined {
+  try {
+    return request.scope.partition
+  } catch {
+    return undefined
+  }
 }
 
 /** Called by the resolvers for every lookup they answer from. */
@@ -152,12 +160,14 @@ export function reuseResponses (path: string, cache: ResponseCache) {
   return function (route: RouteOptions): void {
     if (route.url !== path || (route.method !== 'GET' && route.method !== 'POST')) return
     const preHandler: preHandlerHookHandler = function (request, reply, done) {
-      const hit = cache.lookup(request, request.scope.partition)
+      const partition = partitionOf(request)
+      const hit = partition === undefined ? undefined : cache.lookup(request, partition)
       if (hit === undefined) { done(); return }
       reply.type(hit.type).send(hit.body)
     }
     const onSend: onSendHookHandler = function (request, reply, payload, done) {
-      cache.store(request, reply, request.scope.partition, payload)
+      const partition = partitionOf(request)
+      if (partition !== undefined) cache.store(request, reply, partition, payload)
       done(null, payload)
     }
     route.preHandler = [...[route.preHandler ?? []].flat(), preHandler]
