@@ -74,6 +74,8 @@ export interface GatewayConfig {
     readonly maxFields: number
     /** undefined means on, except in production. */
     readonly introspection: boolean | undefined
+    /** Responses kept for repeated queries; 0 turns the response cache off. */
+    readonly responseCacheMaxEntries: number
   }
   readonly metrics: {
     readonly enabled: boolean
@@ -156,6 +158,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets 400. 15 fits the standard introspection query (GraphiQL\'s).' },
   { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document, each alias and each use of a fragment counted; more gets 400.' },
   { env: 'GRAPHQL_INTROSPECTION', path: ['graphql', 'introspection'], rule: { kind: 'bool' }, default: undefined, doc: 'GraphQL introspection. Unset: on, but off in production.' },
+  { env: 'GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES', path: ['graphql', 'responseCacheMaxEntries'], rule: int(0, 1_000_000), default: 1_000, doc: 'Responses of repeated GraphQL queries kept (at most 16 MiB in all) and reused while every task they read is unchanged and fresh. `0`: off.' },
   { env: 'GRAPHIQL_ENABLED', path: ['security', 'graphiql'], rule: { kind: 'bool' }, default: undefined, doc: 'The GraphiQL page at `/graphiql`. Unset: on, but off in production.' },
   { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },
   { env: 'METRICS_ENABLED', path: ['metrics', 'enabled'], rule: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics at `GET /metrics`; `false` removes the route (404).' },

@@ -6,6 +6,7 @@ import { buildResolvers } from './resolvers.js'
 import { conformGraphQLRoute } from './http.js'
 import { graphqlErrorHandler } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
+import { RESPONSE_CACHE_MAX_BYTES, ResponseCache, reuseResponses } from './response-cache.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
@@ -18,6 +19,16 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
 export const graphql = fp(async function graphql (app: FastifyInstance) {
   const limits = app.security.policy.graphql
   app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
+  const { config, loader, now } = app.gateway
+  const responses = config.graphql.responseCacheMaxEntries === 0
+    ? undefined
+    : new ResponseCache({
+      maxEntries: config.graphql.responseCacheMaxEntries,
+      maxBytes: RESPONSE_CACHE_MAX_BYTES,
+      now,
+      isCurrent: (partition, id, entry, at) => loader.isCurrent(partition, id, entry, at)
+    })
+  if (responses !== undefined) app.addHook('onRoute', reuseResponses('/graphql', responses))
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
@@ -38,5 +49,9 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
     if (ctx.staleTasks !== undefined) {
       (execution as { extensions?: Record<string, unknown> }).extensions = { stale: ctx.staleTasks }
     }
+    if (responses !== undefined && execution.errors !== undefined && execution.errors.length > 0) responses.failed(ctx.reply.request)
   })
+  if (responses !== undefined) {
+    app.graphql.addHook('preExecution', async (_schema, document, ctx) => { responses.executing(ctx.reply.request, document) })
+  }
 }, { name: 'graphql', dependencies: ['gateway', 'watcher', 'security'] })

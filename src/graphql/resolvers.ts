@@ -4,6 +4,7 @@ import { isFinalStatus, progressPercent } from '../core/task-rules.js'
 import { whenLoaded, type Lookup } from '../core/task-loader.js'
 import type { UpstreamTask } from '../upstream/types.js'
 import { JSONScalar, TimestampScalar } from './scalars.js'
+import { noteLookup } from './response-cache.js'
 
 /** Ids answered from stale cache during one operation, reported in `extensions.stale`. */
 export interface StaleMark { id: string, ageMs: number }
@@ -20,9 +21,10 @@ declare module 'mercurius' {
  * nulls only that item, which is how one failed id stays out of the others' way.
  */
 function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
+  noteLookup(ctx.reply.request, id, lookup)
   if (lookup.error !== undefined) return lookup.error
   if (lookup.cache === 'stale') (ctx.staleTasks ??= []).push({ id, ageMs: lookup.ageMs })
-  return lookup.task
+  return lookup.stored === null ? null : lookup.stored.task
 }
 
 /** `""` (some proxies' unset time) reads as null; 0 and real values pass through unchanged. */

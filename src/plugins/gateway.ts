@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../config.js'
 import { Batcher } from '../core/batcher.js'
+import type { StoredTask } from '../core/stored-task.js'
 import { TaskCache } from '../core/task-cache.js'
 import { TaskLoader } from '../core/task-loader.js'
 import { UpstreamClient } from '../upstream/client.js'
@@ -19,8 +20,10 @@ export interface Readiness {
 export interface Gateway {
   readonly config: GatewayConfig
   readonly loader: TaskLoader
-  readonly batcher: Batcher
+  readonly batcher: Batcher<StoredTask>
   readonly cache: TaskCache
+  /** The app's clock (injectable for tests). */
+  readonly now: () => number
   /** `breaker.state` is 'closed', 'open' or 'half-open'. */
   readonly breaker: CircuitBreaker
   readiness (): Readiness
@@ -84,6 +87,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     loader,
     batcher,
     cache,
+    now,
     breaker,
     readiness: () => readinessOf(breaker)
   } satisfies Gateway)

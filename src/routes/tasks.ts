@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
 import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../core/ids.js'
-import { tasksOrThrow } from '../http/respond.js'
+import { sendJsonText, tasksOrThrow } from '../http/respond.js'
 import { whenLoaded } from '../core/task-loader.js'
+import { joinTexts, type StoredTask } from '../core/stored-task.js'
+
+const restText = (task: StoredTask): string => task.rest
 
 /** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
 export default async function taskRoutes (app: FastifyInstance): Promise<void> {
@@ -13,7 +16,7 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
     schema: { querystring: IDS_QUERYSTRING }
   }, async function (request, reply) {
     const ids = checkIds(splitIds(request.query.ids ?? ''), limits)
-    return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
+    return sendJsonText(reply, joinTexts(tasksOrThrow(reply, await loader.loadMany(ids, request.scope)), restText))
   })
 
   app.post<{ Body: { ids: unknown[] } }>('/v1/tasks', {
@@ -26,7 +29,7 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
     }
   }, async function (request, reply) {
     const ids = checkIds(request.body.ids, limits)
-    return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
+    return sendJsonText(reply, joinTexts(tasksOrThrow(reply, await loader.loadMany(ids, request.scope)), restText))
   })
 
   // Not async: a cache hit is answered without a promise (the hot path).
@@ -35,7 +38,7 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
     return whenLoaded(loader.load(id, request.scope), (lookup) => {
       const [task] = tasksOrThrow(reply, [lookup])
       if (task == null) throw new errors.TaskNotFound(id)
-      return task
+      return sendJsonText(reply, task.rest)
     })
   })
 }

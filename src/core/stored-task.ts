@@ -1,0 +1,55 @@
+import type { UpstreamTask } from '../upstream/types.js'
+import { isFinalStatus } from './task-rules.js'
+
+const TIME_FIELDS = ['submitTime', 'startTime', 'finishTime'] as const
+
+/**
+ * A task as the gateway keeps it: JSON text, serialized once when it arrives
+ * from upstream, never per request. Text is far smaller and cheaper for the
+ * garbage collector than a tree of small objects, and the hot paths (REST and
+ * drop-in cache hits, SSE) write it as it is. Whoever needs the object (a
+ * GraphQL execution, the watcher's change check) parses it: a fresh copy that
+ * nobody else shares, so no caller can change what the cache holds.
+ */
+export class StoredTask {
+  /** Upstream's row, as it came: what the drop-in routes serve. */
+  readonly raw: string
+  /** The REST shape: `""` times are `null` (openapi.yaml's `integer | null`); the same string when nothing differs. */
+  readonly rest: string
+  readonly final: boolean
+
+  private constructor (raw: string, rest: string, final: boolean) {
+    this.raw = raw
+    this.rest = rest
+    this.final = final
+  }
+
+  static from (task: UpstreamTask): StoredTask {
+    const raw = JSON.stringify(task)
+    return new StoredTask(raw, restText(task) ?? raw, isFinalStatus(task.status))
+  }
+
+  /** A parsed copy of upstream's row. */
+  get task (): UpstreamTask {
+    return JSON.parse(this.raw) as UpstreamTask
+  }
+}
+
+/** The REST text when some time is `""`, else undefined (the raw text is already the REST shape). */
+function restText (task: UpstreamTask): string | undefined {
+  const row = task as unknown as Record<string, unknown>
+  if (!TIME_FIELDS.some((field) => row[field] === '')) return undefined
+  const mapped: Record<string, unknown> = { ...row }
+  for (const field of TIME_FIELDS) if (mapped[field] === '') mapped[field] = null
+  return JSON.stringify(mapped)
+}
+
+/** A JSON array of tasks' texts in order, `null` for an unknown id: a list without serializing anything. */
+export function joinTexts (stored: ReadonlyArray<StoredTask | null>, pick: (task: StoredTask) => string): string {
+  let out = '['
+  for (let i = 0; i < stored.length; i++) {
+    const task = stored[i]
+    out += (i === 0 ? '' : ',') + (task == null ? 'null' : pick(task))
+  }
+  return out + ']'
+}
