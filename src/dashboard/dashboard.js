@@ -1,12 +1,10 @@
 // The live dashboard: task cards kept current by one EventSource on /v1/tasks/stream.
-// Plain browser JavaScript, no build; settings come from the page's JSON config block,
-// submits go through submit.js (window.MjSubmit). Task text only ever lands in textContent.
+// Plain browser JavaScript, no build; settings come from the page's JSON config block, and
+// submits go through actions.js (window.MjActions). Task text only ever lands in textContent.
 (function () {
   'use strict'
   var config = JSON.parse(document.getElementById('dashboard-config').textContent)
   var ID = /^[A-Za-z0-9_.:-]{1,64}$/
-  // Submit codes that mean a task exists: started, waiting for a modal, queued.
-  var ACCEPTED = [1, 21, 22]
   var cards = new Map() // id -> { el, final, feed, buttons }
   var followed = [] // the ids of the current stream
   var live = false
@@ -61,9 +59,9 @@
     bar.append(el('span'))
     var bottom = el('div', 'row bottom')
     bottom.append(el('code', 'id', id), el('span', 'action', ''))
-    var actions = el('div', 'actions')
-    actions.hidden = true
-    body.append(top, bar, el('p', 'prompt', ''), el('p', 'reason', ''), actions, bottom)
+    var buttons = el('div', 'actions')
+    buttons.hidden = true
+    body.append(top, bar, el('p', 'prompt', ''), el('p', 'reason', ''), buttons, bottom)
     li.append(thumb, body)
     if (first) list.prepend(li)
     else list.append(li)
@@ -73,100 +71,17 @@
     return entry
   }
 
-  function answerText (answer) {
-    var body = answer.body
-    return (body && (body.description || body.message)) || 'HTTP ' + answer.status
-  }
-
-  /** Submits `payload` with `submitter` while `control` is disabled; a task it starts joins at the top. */
-  function act (control, submitter, payload, what) {
-    control.disabled = true
-    control.setAttribute('aria-busy', 'true')
-    note.textContent = ''
-    return submitter.send(payload).then(function (answer) {
-      var body = answer.body || {}
-      if (answer.status < 300 && ACCEPTED.indexOf(body.code) >= 0 && typeof body.result === 'string' && ID.test(body.result)) {
-        info.textContent = what + ': started task ' + body.result
-        addIds([body.result], true)
-        return true
-      }
-      note.textContent = what + (MjSubmit.unsettled(answer.status) ? ' failed: ' : ' refused: ') + answerText(answer) +
-        (MjSubmit.unsettled(answer.status) ? ' (try again: it is sent once)' : '')
-      return false
-    }, function (err) {
-      note.textContent = what + ' failed: ' + err.message + ' (try again: it is sent once)'
-      return false
-    }).finally(function () {
-      control.disabled = false
-      control.removeAttribute('aria-busy')
+  // Demo mode: submits, whose new tasks join at the top. Elsewhere the page only watches.
+  var actions = config.submit
+    ? window.MjActions(config.submit, function (id, text) {
+      info.textContent = text
+      addIds([id], true)
+    }, function (text) {
+      note.textContent = text
+    }, function () {
+      note.textContent = ''
     })
-  }
-
-  // Buttons that show only an emoji (🔄, ⬅️) are named from their customId: MJ::JOB::pan_left::1::… → "Pan left".
-  function buttonName (button) {
-    if (typeof button.label === 'string' && button.label !== '') return button.label
-    var parts = button.customId.split('::')
-    var name = (parts[1] === 'JOB' ? parts[2] : parts[1]) || 'action'
-    return name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, ' ')
-  }
-
-  function renderButtons (entry, task) {
-    var buttons = config.submit && task.status === 'SUCCESS' && Array.isArray(task.buttons)
-      ? task.buttons.filter(function (b) { return b !== null && typeof b === 'object' && typeof b.customId === 'string' && b.customId !== '' })
-      : []
-    var signature = buttons.map(function (b) { return b.customId }).join('\n')
-    if (signature === entry.buttons) return
-    entry.buttons = signature
-    var box = entry.el.querySelector('.actions')
-    box.replaceChildren()
-    box.hidden = buttons.length === 0
-    buttons.forEach(function (b) {
-      var name = buttonName(b)
-      var button = el('button', 'mj')
-      button.type = 'button'
-      button.title = name
-      button.dataset.customId = b.customId
-      if (typeof b.emoji === 'string' && b.emoji !== '') {
-        var emoji = el('span', 'emoji', b.emoji)
-        emoji.setAttribute('aria-hidden', 'true')
-        button.append(emoji)
-      }
-      if (typeof b.label === 'string' && b.label !== '') button.append(el('span', '', b.label))
-      else button.setAttribute('aria-label', name)
-      var submitter = new MjSubmit.Submitter(config.submit.action)
-      button.addEventListener('click', function () {
-        act(button, submitter, { taskId: task.id, customId: b.customId }, name + ' on ' + task.id)
-      })
-      box.append(button)
-    })
-  }
-
-  // A task waiting in MODAL takes the prompt that `modal` submits with.
-  function renderModal (entry, task) {
-    var form = entry.el.querySelector('form.modal')
-    if (!config.submit || task.status !== 'MODAL') {
-      if (form) form.remove()
-      return
-    }
-    if (form) return
-    form = el('form', 'modal')
-    var label = el('label', '', 'Prompt for ' + (task.action || 'this task'))
-    var input = el('input')
-    input.type = 'text'
-    input.name = 'prompt'
-    input.maxLength = 2000
-    input.value = task.prompt || ''
-    label.append(input)
-    var button = el('button', '', 'Submit')
-    button.type = 'submit'
-    form.append(label, button)
-    var submitter = new MjSubmit.Submitter(config.submit.modal)
-    form.addEventListener('submit', function (e) {
-      e.preventDefault()
-      act(button, submitter, { taskId: task.id, prompt: input.value }, (task.action || 'Modal') + ' on ' + task.id)
-    })
-    entry.el.querySelector('.body').insertBefore(form, entry.el.querySelector('.bottom'))
-  }
+    : null
 
   function render (task) {
     var entry = card(task.id)
@@ -185,8 +100,10 @@
     li.querySelector('.prompt').title = task.prompt || ''
     li.querySelector('.reason').textContent = task.failReason || ''
     li.querySelector('.action').textContent = task.action || ''
-    renderButtons(entry, task)
-    renderModal(entry, task)
+    if (actions) {
+      actions.renderButtons(entry, li.querySelector('.actions'), task)
+      actions.renderModal(li.querySelector('.body'), li.querySelector('.bottom'), task)
+    }
     var src = imageSrc(task.imageUrl)
     var thumb = li.querySelector('.thumb')
     var img = thumb.querySelector('img')
@@ -338,17 +255,10 @@
     input.value = ''
   })
 
-  var submitForm = document.getElementById('submit-form')
-  if (config.submit) {
+  if (actions) {
+    var submitForm = document.getElementById('submit-form')
     submitForm.hidden = false
-    var imagine = new MjSubmit.Submitter(config.submit.imagine)
-    submitForm.addEventListener('submit', function (e) {
-      e.preventDefault()
-      var input = document.getElementById('prompt')
-      act(submitForm.querySelector('button'), imagine, { prompt: input.value }, 'Imagine').then(function (ok) {
-        if (ok) input.value = ''
-      })
-    })
+    actions.bindImagine(submitForm, document.getElementById('prompt'))
   }
 
   document.getElementById('mode').textContent = config.demo ? 'demo · simulator' : ''

@@ -51,7 +51,7 @@ export default async function dashboardRoutes (app: FastifyInstance, opts: Dashb
   const assets = {
     'dashboard.css': asset('dashboard.css', 'text/css; charset=utf-8'),
     'dashboard.js': asset('dashboard.js', 'text/javascript; charset=utf-8'),
-    'submit.js': asset('submit.js', 'text/javascript; charset=utf-8'),
+    'actions.js': asset('actions.js', 'text/javascript; charset=utf-8'),
     'favicon.svg': asset('favicon.svg', 'image/svg+xml')
   }
   const favicon = asset('favicon.ico', 'image/x-icon')

@@ -82,7 +82,7 @@ t.test('GET / serves the page, its versioned assets and its settings; no inline 
   t.strictSame({ demo: config.demo, demoIds: config.demoIds, submit: config.submit, demoFeed: config.demoFeed }, { demo: false, demoIds: [], submit: null, demoFeed: null })
   t.equal(config.stream, '/v1/tasks/stream')
   t.equal(config.maxIds, 100)
-  const assets: Array<[string, RegExp]> = [['dashboard.js', /^text\/javascript/], ['submit.js', /^text\/javascript/], ['dashboard.css', /^text\/css/], ['favicon.svg', /^image\/svg\+xml/]]
+  const assets: Array<[string, RegExp]> = [['dashboard.js', /^text\/javascript/], ['actions.js', /^text\/javascript/], ['dashboard.css', /^text\/css/], ['favicon.svg', /^image\/svg\+xml/]]
   for (const [name, type] of assets) {
     const url = new RegExp(`/dashboard/${name.replace('.', '\\.')}\\?v=[\\w-]{12}`).exec(page.body)![0]
     const res = await app.inject({ url })
