@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { Transform, pipeline, type Readable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 
 /** A Host header as RFC 9110 allows it: a DNS name, an IPv4 or a bracketed IPv6 literal, and a port. */
@@ -19,15 +20,17 @@ export function clientOrigin (request: Pick<FastifyRequest, 'host' | 'protocol'>
 
 /** Rewrites whole SSE frames (each ends with a blank line), so a link split across two chunks is still found. */
 function frameRewriter (rewrite: (text: string) => string): Transform {
+  const decoder = new StringDecoder('utf8')
   let rest = ''
   return new Transform({
     transform (chunk: Buffer | string, _encoding, done) {
-      const text = rest + String(chunk)
+      const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk))
       const end = text.lastIndexOf('\n\n') + 2
       rest = text.slice(end)
       done(null, end > 1 ? rewrite(text.slice(0, end)) : undefined)
     },
     flush (done) {
+      rest += decoder.end()
       done(null, rest === '' ? undefined : rewrite(rest))
     }
   })

@@ -5,7 +5,7 @@ import { buildApp } from '../../src/app.js'
 import { clientOrigin } from '../../src/plugins/demo-links.js'
 import { SEED_TASK_IDS } from '../../src/simulator/index.js'
 import type { UpstreamTask } from '../../src/upstream/types.js'
-import { setup } from '../helpers/gateway.js'
+import { setup, waitFor } from '../helpers/gateway.js'
 import { startSimulator, type StartedSimulator } from '../helpers/simulator.js'
 
 const ID = SEED_TASK_IDS.success
@@ -50,6 +50,23 @@ t.test('demo image links carry the address the client used, on every HTTP surfac
   t.equal(image.statusCode, 200, 'the link works')
   t.equal(image.headers['content-type'], 'image/svg+xml')
   await image.body.dump()
+})
+
+t.test('a rewritten SSE stream still releases its watch when the client goes', async (t) => {
+  const { app, origin } = await demoGateway(t)
+  const controller = new AbortController()
+  // The clock stands still, so this seed stays unfinished and the stream open.
+  const res = await request(`${origin}/v1/tasks/stream?ids=${SEED_TASK_IDS.notStart}`, { signal: controller.signal })
+  let text = ''
+  for await (const chunk of res.body) {
+    text += String(chunk)
+    if (text.includes('event: task')) break
+  }
+  t.match(text, /"status":"NOT_START"/)
+  t.equal(app.watcher.stats.watches, 1)
+  controller.abort()
+  await waitFor(() => app.watcher.stats.watches === 0, 'the watch to be released')
+  t.pass('released')
 })
 
 t.test('a name or a published port in the Host header is used as given; a Host that is not host[:port] changes nothing', async (t) => {
