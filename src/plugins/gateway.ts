@@ -43,6 +43,18 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** Set in demo mode: the embedded simulator's seeded task ids, shown by GraphiQL and the dashboard. */
   demoTaskIds?: readonly string[]
+  /** Set in demo mode: the embedded simulator's keep-alive tasks and image links. */
+  demo?: DemoDeps
+}
+
+/** What the gateway's surfaces know of the demo simulator (src/demo.ts). */
+export interface DemoDeps {
+  /** The simulator's image links start with `<imageBase>/mj/image/`; HTTP answers carry the client's own address instead. */
+  readonly imageBase: string
+  /** The tasks the simulator started to keep the demo moving, newest first; asking counts as someone watching. */
+  recentTaskIds (): readonly string[]
+  /** How often the dashboard asks for them; 5 s unless set. */
+  readonly pollMs?: number
 }
 
 /** Ready unless the breaker is open; half-open reads ready, as the probe needs traffic to reach this instance. */

@@ -95,11 +95,11 @@ function registeredRoutes (app: FastifyInstance): Array<{ method: string, url: s
   return out
 }
 
-/** GraphQL, pages (GraphiQL, docs, dashboard), their assets and the spec itself: not REST API routes. */
+/** GraphQL, pages (GraphiQL, docs, dashboard), their assets, the favicon and the spec itself: not REST API routes. */
 function isDocsOrUi (url: string): boolean {
   return url === '/graphql' || url === '/graphiql' || url.startsWith('/graphiql/') ||
     url === '/docs' || url.startsWith('/docs/') || url === '/openapi.yaml' ||
-    url === '/' || url === '/dashboard' || url.startsWith('/dashboard/')
+    url === '/' || url === '/dashboard' || url.startsWith('/dashboard/') || url === '/favicon.ico'
 }
 
 t.test('openapi.yaml is valid OpenAPI 3.1 (redocly recommended ruleset: no errors)', async (t) => {
