@@ -72,6 +72,8 @@ export interface GatewayConfig {
   readonly graphql: {
     readonly maxDepth: number
     readonly maxFields: number
+    /** Most operations in one batched POST (a JSON array of requests). */
+    readonly maxBatch: number
     /** undefined means on, except in production. */
     readonly introspection: boolean | undefined
   }
@@ -155,6 +157,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'CORS_ORIGINS', path: ['security', 'corsOrigins'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated origins allowed by CORS, or `*`. Unset: no CORS headers.' },
   { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets 400. 15 fits the standard introspection query (GraphiQL\'s).' },
   { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document, each alias and each use of a fragment counted; more gets 400.' },
+  { env: 'GRAPHQL_MAX_BATCH', path: ['graphql', 'maxBatch'], rule: int(1, 1000), default: 10, doc: 'Most operations in one batched GraphQL POST (a JSON array, as Apollo\'s `BatchHttpLink` and graphql-request\'s `batchRequests` send); more gets 413. A batch counts as one request for the rate limit, `MAX_IDS_PER_REQUEST` and `GRAPHQL_MAX_FIELDS`.' },
   { env: 'GRAPHQL_INTROSPECTION', path: ['graphql', 'introspection'], rule: { kind: 'bool' }, default: undefined, doc: 'GraphQL introspection. Unset: on, but off in production.' },
   { env: 'GRAPHIQL_ENABLED', path: ['security', 'graphiql'], rule: { kind: 'bool' }, default: undefined, doc: 'The GraphiQL page at `/graphiql`. Unset: on, but off in production.' },
   { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },

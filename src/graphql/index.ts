@@ -6,6 +6,7 @@ import { buildResolvers } from './resolvers.js'
 import { conformGraphQLRoute } from './http.js'
 import { graphqlErrorHandler } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
+import { BatchAccounting, batchedRoute } from './batch.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
@@ -18,6 +19,8 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
 export const graphql = fp(async function graphql (app: FastifyInstance) {
   const limits = app.security.policy.graphql
   app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
+  // A batched POST is one request for the limits (src/graphql/batch.ts).
+  app.addHook('onRoute', batchedRoute('/graphql', new BatchAccounting(limits)))
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
