@@ -35,5 +35,4 @@ t.test('the scalars still serialize as graphql-scalars does', async (t) => {
   upstream.add({ id: '1', submitTime: 1_689_231_405_853, properties: { finalPrompt: 'a cat', n: [1, null] } })
   const res = await app.inject({ method: 'POST', url: '/graphql', payload: { query: '{ task(id: "1") { submitTime properties } }' } })
   t.strictSame(res.json(), { data: { task: { submitTime: 1_689_231_405_853, properties: { finalPrompt: 'a cat', n: [1, null] } } } })
-
 })
