@@ -1,6 +1,6 @@
 import { Kind, parse, type OperationDefinitionNode } from 'graphql'
 import { LRUCache } from 'lru-cache'
-import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { preHandlerHookHandler, preSerializationHookHandler, preValidationHookHandler, RouteOptions } from 'fastify'
 import { errors } from '../errors.js'
 import { errorResult } from './errors.js'
 import type { SecurityPolicy } from '../security/policy.js'
@@ -126,17 +126,32 @@ export class BatchAccounting {
  * (a JSON object) passes through all three untouched.
  */
 export function batchedRoute (path: string, accounting: BatchAccounting) {
+  // Callback hooks, not async ones: every POST /graphql passes through them, single operations on the hot path.
+  const batchSize: preValidationHookHandler = function (request, _reply, done) {
+    try {
+      accounting.checkSize(request.body)
+    } catch (err) {
+      return done(err as Error)
+    }
+    done()
+  }
+  const batchTotals: preHandlerHookHandler = function (request, _reply, done) {
+    // A body of the wrong shape is reported by mercurius' handler.
+    if (request.validationError !== undefined || !Array.isArray(request.body)) return done()
+    try {
+      accounting.checkTotals(request.body as Operation[])
+    } catch (err) {
+      return done(err as Error)
+    }
+    done()
+  }
+  const batchResults: preSerializationHookHandler<unknown> = function (request, _reply, payload, done) {
+    done(null, Array.isArray(payload) ? payload.map((result: unknown) => result instanceof Error ? errorResult(result, request) : result) : payload)
+  }
   return function (route: RouteOptions): void {
     if (route.url !== path || route.method !== 'POST') return
-    route.preValidation = [...[route.preValidation ?? []].flat(), async function batchSize (request: FastifyRequest) {
-      accounting.checkSize(request.body)
-    }]
-    route.preHandler = [...[route.preHandler ?? []].flat(), async function batchTotals (request: FastifyRequest) {
-      // A body of the wrong shape is reported by mercurius' handler.
-      if (request.validationError === undefined && Array.isArray(request.body)) accounting.checkTotals(request.body as Operation[])
-    }]
-    route.preSerialization = [...[route.preSerialization ?? []].flat(), async function batchResults (request: FastifyRequest, _reply: FastifyReply, payload: unknown) {
-      return Array.isArray(payload) ? payload.map((result: unknown) => result instanceof Error ? errorResult(result, request) : result) : payload
-    }]
+    route.preValidation = [...[route.preValidation ?? []].flat(), batchSize]
+    route.preHandler = [...[route.preHandler ?? []].flat(), batchTotals]
+    route.preSerialization = [...[route.preSerialization ?? []].flat(), batchResults]
   }
 }
