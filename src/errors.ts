@@ -19,6 +19,8 @@ export const errors = {
   Unauthenticated: createError('UNAUTHENTICATED', '%s', 401),
   RateLimited: createError('GW_ERR_RATE_LIMITED', 'Rate limit exceeded: %s', 429),
   QueryTooComplex: createError('GW_ERR_QUERY_TOO_COMPLEX', '%s', 400),
+  /** Too many operations in one GraphQL batch; a size limit like the body's, hence 413. */
+  BatchTooLarge: createError('GW_ERR_BATCH_TOO_LARGE', 'A batch of %d GraphQL operations; at most %d allowed per request (GRAPHQL_MAX_BATCH)', 413),
   Overloaded: createError('GW_ERR_OVERLOADED', 'The gateway is overloaded: %s', 503),
   InvalidConfig: createError('GW_ERR_INVALID_CONFIG', '%s', 500),
   WatchTooManyIds: createError('GW_ERR_WATCH_TOO_MANY_IDS', 'Too many ids to watch: %d given, at most %d per stream (WATCH_MAX_IDS_PER_CONNECTION)', 400),

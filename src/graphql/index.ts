@@ -7,6 +7,7 @@ import { conformGraphQLRoute } from './http.js'
 import { graphqlErrorHandler } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
 import { RESPONSE_CACHE_MAX_BYTES, ResponseCache, reuseResponses } from './response-cache.js'
+import { BatchAccounting, batchedRoute } from './batch.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
@@ -28,7 +29,10 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
       now,
       isCurrent: (partition, id, entry, at) => loader.isCurrent(partition, id, entry, at)
     })
+  // First of the route's own hooks: a reused response skips everything after it.
   if (responses !== undefined) app.addHook('onRoute', reuseResponses('/graphql', responses))
+  // A batched POST is one request for the limits (src/graphql/batch.ts).
+  app.addHook('onRoute', batchedRoute('/graphql', new BatchAccounting(limits)))
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
