@@ -59,9 +59,13 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
   const graphqlResponse = wantsGraphQLResponse(request)
   let status = typeof error.statusCode === 'number' ? error.statusCode : 500
   let errors: unknown[]
-  if (error.code === 'MER_ERR_GQL_VALIDATION' || error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
+  if (error.code === 'MER_ERR_GQL_VALIDATION') {
     errors = Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]
-    if (error.code === 'MER_ERR_GQL_VALIDATION') status = graphqlResponse ? 400 : 200
+    status = graphqlResponse ? 400 : 200
+  } else if (error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
+    // mercurius refuses a mutation (or subscription) by GET; coded and with Allow, as a PUT /graphql is.
+    reply.header('allow', 'POST')
+    errors = [new gatewayErrors.MethodNotAllowed('Only queries can be sent by GET; send this operation by POST')]
   } else if (status >= 500 && !isGatewayError(error)) {
     request.log.error({ err: error }, 'unhandled GraphQL error')
     errors = [new gatewayErrors.Internal()]
