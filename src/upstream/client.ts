@@ -232,6 +232,7 @@ export class UpstreamClient {
 
   /**
    * Streams `GET /mj/image/{id}` back unbuffered; the caller owns the body.
+   * Upstream's 2xx and 4xx come back as they are, a 5xx as relayFailure says.
    * The deadline covers the answer's headers only: a large image to a slow
    * client may take longer, and a stalled one is cut by the body timeout.
    */
@@ -248,7 +249,13 @@ export class UpstreamClient {
     } catch (err) {
       throw this.#classify(err, undefined).failure
     }
-    if (res.statusCode < 500) return res
+    if (res.statusCode < 500) {
+      // A 429's Retry-After in whole seconds, as on submits; one that cannot be read is not passed on.
+      const retryAfter = retryAfterSeconds(res.statusCode, res.headers)
+      if (retryAfter === undefined) delete res.headers['retry-after']
+      else res.headers['retry-after'] = String(retryAfter)
+      return res
+    }
     let text: string
     try {
       text = await this.#readBody(res)
