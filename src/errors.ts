@@ -10,6 +10,8 @@ import createError from '@fastify/error'
 export const errors = {
   Internal: createError('GW_ERR_INTERNAL', 'Internal Server Error', 500),
   RouteNotFound: createError('GW_ERR_ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  /** A known path asked with a method it does not answer; sent with `Allow`. */
+  MethodNotAllowed: createError('GW_ERR_METHOD_NOT_ALLOWED', '%s', 405),
   /** A 4xx raised by fastify or a plugin without a code of its own; the status is the original's. */
   Request: createError('GW_ERR_REQUEST', '%s', 400),
   BadRequest: createError('GW_ERR_BAD_REQUEST', '%s', 400),

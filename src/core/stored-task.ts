@@ -1,7 +1,5 @@
 import type { UpstreamTask } from '../upstream/types.js'
-import { isFinalStatus } from './task-rules.js'
-
-const TIME_FIELDS = ['submitTime', 'startTime', 'finishTime'] as const
+import { isFinalStatus, withNullTimes } from './task-rules.js'
 
 /**
  * A task as the gateway keeps it: JSON text, serialized once when it arrives
@@ -26,22 +24,14 @@ export class StoredTask {
 
   static from (task: UpstreamTask): StoredTask {
     const raw = JSON.stringify(task)
-    return new StoredTask(raw, restText(task) ?? raw, isFinalStatus(task.status))
+    const rest = withNullTimes(task)
+    return new StoredTask(raw, rest === task ? raw : JSON.stringify(rest), isFinalStatus(task.status))
   }
 
   /** A parsed copy of upstream's row. */
   get task (): UpstreamTask {
     return JSON.parse(this.raw) as UpstreamTask
   }
-}
-
-/** The REST text when some time is `""`, else undefined (the raw text is already the REST shape). */
-function restText (task: UpstreamTask): string | undefined {
-  const row = task as unknown as Record<string, unknown>
-  if (!TIME_FIELDS.some((field) => row[field] === '')) return undefined
-  const mapped: Record<string, unknown> = { ...row }
-  for (const field of TIME_FIELDS) if (mapped[field] === '') mapped[field] = null
-  return JSON.stringify(mapped)
 }
 
 /** A JSON array of tasks' texts in order, `null` for an unknown id: a list without serializing anything. */

@@ -7,7 +7,7 @@ import type { CacheEntry, TaskCache } from './task-cache.js'
 /** The cache entry behind an answer: surfaces compare it by identity and read its freshness, nothing else. */
 export type { CacheEntry as LookupEntry } from './task-cache.js'
 import type { GatewayError } from '../errors.js'
-import type { UpstreamClient } from '../upstream/client.js'
+import type { SubmitAnswer, UpstreamClient } from '../upstream/client.js'
 import type { StoredTask } from './stored-task.js'
 
 /** Applies `fn` to a value that may or may not be a promise, without a promise when it is not. */
@@ -95,7 +95,7 @@ export class TaskLoader {
    * idempotent. A created task may be remembered as unknown from a lookup a
    * moment ago; that memory is dropped so the next lookup asks upstream.
    */
-  async submit (action: string, body: unknown, scope: Scope): Promise<{ statusCode: number, body: unknown }> {
+  async submit (action: string, body: unknown, scope: Scope): Promise<SubmitAnswer> {
     const answer = await this.#upstream.submit(action, JSON.stringify(body ?? {}), scope.credential)
     const created = answer.body as { code?: unknown, result?: unknown } | null
     if (isCreatedCode(created?.code) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)

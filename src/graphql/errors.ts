@@ -106,8 +106,12 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
   // A body or query string of the wrong shape is a malformed HTTP request, not a GraphQL one.
   const malformed = error.validation !== undefined || request.validationError !== undefined
   const requestError = !malformed && isRequestError(error)
-  if (error.code === 'MER_ERR_GQL_VALIDATION' || error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
+  if (error.code === 'MER_ERR_GQL_VALIDATION') {
     errors = Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]
+  } else if (error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
+    // mercurius refuses a mutation (or subscription) by GET; coded and with Allow, as a PUT /graphql is.
+    reply.header('allow', 'POST')
+    errors = [new gatewayErrors.MethodNotAllowed('Only queries can be sent by GET; send this operation by POST')]
   } else if (status >= 500 && !isGatewayError(error)) {
     request.log.error({ err: error }, 'unhandled GraphQL error')
     errors = [new gatewayErrors.Internal()]

@@ -9,6 +9,8 @@ import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
 import { RESPONSE_CACHE_MAX_BYTES, ResponseCache, reuseResponses } from './response-cache.js'
 import { BatchAccounting, batchedRoute } from './batch.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
+import { errors } from '../errors.js'
+import { sendError, unrouted } from '../plugins/error-handler.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
 export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.url)
@@ -44,6 +46,15 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
     // WebSocket subscriptions on the same path, fed by the shared watcher (src/core/watcher.ts).
     subscription: subscriptionOptions(app.gateway.config)
   })
+
+  // A method /graphql does not answer (PUT, DELETE...): 405 with Allow, as a GraphQL error like every refusal on /graphql.
+  await app.register(async function wrongMethod (scope) {
+    scope.setNotFoundHandler(function (request, reply) {
+      const err = unrouted(app, request, reply)
+      if (err instanceof errors.RouteNotFound) return sendError(reply, err)
+      graphqlErrorHandler(err, request, reply)
+    })
+  }, { prefix: '/graphql' })
 
   // Depth, field and id limits (src/graphql/limits.ts).
   addGraphqlLimits(app, limits)

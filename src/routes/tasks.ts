@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../core/ids.js'
+import { checkId, checkIds, IDS_QUERYSTRING, queryIds, type IdsQuery } from '../core/ids.js'
 import { sendJsonText, tasksOrThrow } from '../http/respond.js'
 import { whenLoaded } from '../core/task-loader.js'
 import { joinTexts, type StoredTask } from '../core/stored-task.js'
 
+/** The REST shape, serialized once when the task arrived: `""` times are null, the cached row stays upstream's. */
 const restText = (task: StoredTask): string => task.rest
 
 /** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
@@ -12,10 +13,10 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
   const { loader, config } = app.gateway
   const limits = config.limits
 
-  app.get<{ Querystring: { ids?: string } }>('/v1/tasks', {
+  app.get<{ Querystring: { ids?: IdsQuery } }>('/v1/tasks', {
     schema: { querystring: IDS_QUERYSTRING }
   }, async function (request, reply) {
-    const ids = checkIds(splitIds(request.query.ids ?? ''), limits)
+    const ids = checkIds(queryIds(request.query.ids), limits)
     return sendJsonText(reply, joinTexts(tasksOrThrow(reply, await loader.loadMany(ids, request.scope)), restText))
   })
 
