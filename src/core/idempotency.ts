@@ -11,10 +11,15 @@ import { canonical } from './task-identity.js'
  * keep the entries in memory or in Redis.
  */
 
-/** Upstream's answer to a submit, as the relay passes it on. */
+/**
+ * Upstream's answer to a submit, as the relay passes it on. A 5xx never gets
+ * here: the upstream client throws it as a coded error, so its key is released.
+ */
 export interface SubmitAnswer {
   readonly statusCode: number
   readonly body: unknown
+  /** Upstream's `Retry-After` on a 429, in seconds; such an answer is never stored, so a replay has none. */
+  readonly retryAfter?: number
 }
 
 /** An answer, and whether it is a stored one given again for a repeated key (no upstream call made). */
@@ -180,7 +185,7 @@ export class Idempotency {
     } else {
       await this.#release(store, key, marker)
     }
-    return { statusCode: answer.statusCode, body: answer.body, replayed: false }
+    return { ...answer, replayed: false }
   }
 
   async #claim (key: string, marker: InFlightEntry): Promise<{ store: IdempotencyStore, held: IdempotencyEntry | undefined }> {

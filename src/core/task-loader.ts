@@ -1,12 +1,15 @@
 import type { Dispatcher } from 'undici'
 import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
-import { ownerOf, type Idempotency, type SubmitOutcome } from './idempotency.js'
+import { ownerOf, type Idempotency, type SubmitAnswer, type SubmitOutcome } from './idempotency.js'
 import { isCreatedCode } from './task-rules.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
+
+/** The cache entry behind an answer: surfaces compare it by identity and read its freshness, nothing else. */
+export type { CacheEntry as LookupEntry } from './task-cache.js'
 import type { GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
-import type { UpstreamTask } from '../upstream/types.js'
+import type { StoredTask } from './stored-task.js'
 
 /** Applies `fn` to a value that may or may not be a promise, without a promise when it is not. */
 export function whenLoaded<T, R> (value: T | Promise<T>, fn: (loaded: T) => R): R | Promise<R> {
@@ -16,13 +19,19 @@ export function whenLoaded<T, R> (value: T | Promise<T>, fn: (loaded: T) => R): 
 /** How a lookup was answered; REST puts it in `x-cache`. */
 export type CacheStatus = 'hit' | 'miss' | 'stale'
 
+/**
+ * An answer: the stored task (`null` when upstream does not know the id) and
+ * how fresh it is, or the error that stands for it. `entry` is the cache
+ * entry the answer is, when the cache holds it: a later lookup that finds the
+ * same entry object knows the task has not changed since.
+ */
 export type Lookup =
-  | { readonly task: UpstreamTask | null, readonly cache: CacheStatus, readonly ageMs: number, readonly error?: undefined }
-  | { readonly task?: undefined, readonly error: GatewayError, readonly cache?: undefined }
+  | { readonly stored: StoredTask | null, readonly cache: CacheStatus, readonly ageMs: number, readonly entry: CacheEntry | undefined, readonly error?: undefined }
+  | { readonly stored?: undefined, readonly error: GatewayError, readonly cache?: undefined, readonly entry?: undefined }
 
 export interface TaskLoaderOptions {
   cache: TaskCache
-  batcher: Batcher
+  batcher: Batcher<StoredTask>
   /** Relays submits and images, which are not batched reads. */
   upstream: Pick<UpstreamClient, 'submit' | 'image'>
   now: () => number
@@ -47,7 +56,7 @@ export interface SubmitOptions {
  */
 export class TaskLoader {
   readonly #cache: TaskCache
-  readonly #batcher: Batcher
+  readonly #batcher: Batcher<StoredTask>
   readonly #upstream: Pick<UpstreamClient, 'submit' | 'image'>
   readonly #now: () => number
   readonly #onCache: ((status: CacheStatus) => void) | undefined
@@ -72,7 +81,7 @@ export class TaskLoader {
     const now = this.#now()
     if (entry !== undefined && this.#cache.isFresh(entry, now)) {
       this.#onCache?.('hit')
-      return { task: entry.task, cache: 'hit', ageMs: now - entry.storedAt }
+      return { stored: entry.stored, cache: 'hit', ageMs: now - entry.storedAt, entry }
     }
     this.#onCache?.('miss')
     return this.#fetch(id, scope, entry)
@@ -80,11 +89,14 @@ export class TaskLoader {
 
   async #fetch (id: string, scope: Scope, entry: CacheEntry | undefined): Promise<Lookup> {
     try {
-      return { task: await this.#batcher.load(id, scope), cache: 'miss', ageMs: 0 }
+      const stored = await this.#batcher.load(id, scope)
+      // The batcher stored the answer before this lookup resumed; the entry is that answer unless it was evicted.
+      const fresh = this.#cache.get(scope.partition, id)
+      return { stored, cache: 'miss', ageMs: 0, entry: fresh?.stored === stored ? fresh : undefined }
     } catch (err) {
-      if (entry?.task != null) {
+      if (entry?.stored != null) {
         this.#onCache?.('stale')
-        return { task: entry.task, cache: 'stale', ageMs: this.#now() - entry.storedAt }
+        return { stored: entry.stored, cache: 'stale', ageMs: this.#now() - entry.storedAt, entry }
       }
       return { error: err as GatewayError }
     }
@@ -99,7 +111,7 @@ export class TaskLoader {
    */
   async submit (action: string, body: unknown, scope: Scope, opts: SubmitOptions = {}): Promise<SubmitOutcome> {
     const payload = body ?? {}
-    const send = (): Promise<{ statusCode: number, body: unknown }> => this.#upstream.submit(action, JSON.stringify(payload), scope.credential)
+    const send = (): Promise<SubmitAnswer> => this.#upstream.submit(action, JSON.stringify(payload), scope.credential)
     let outcome: SubmitOutcome
     if (opts.idempotencyKey === undefined) {
       outcome = { ...await send(), replayed: false }
@@ -115,6 +127,15 @@ export class TaskLoader {
   /** Relays a task's image; the caller streams the body. */
   image (id: string, scope: Scope): Promise<Dispatcher.ResponseData> {
     return this.#upstream.image(id, scope.credential)
+  }
+
+  /**
+   * True while `entry` is still the cache's fresh answer for the id: the task
+   * has not changed, expired or been evicted since a lookup returned it. An
+   * answer built from lookups (a GraphQL response) may be reused while this holds.
+   */
+  isCurrent (partition: string, id: string, entry: CacheEntry, now = this.#now()): boolean {
+    return now < entry.freshUntil && this.#cache.peek(partition, id) === entry
   }
 
   /** Lookups in request order; a repeated id shares one lookup. A plain array when every id was a fresh hit. */

@@ -45,7 +45,8 @@ function describeAnswer (body: unknown): string {
  * get. A body with an integer `code` is an answer when it came with a 2xx, or
  * with new-api's own 400 (its checks, such as `prompt_is_required`, are
  * validation refusals: code 4). Any other status is an upstream failure:
- * `UPSTREAM_RATE_LIMITED` for 429, `UPSTREAM_ERROR` otherwise.
+ * `UPSTREAM_RATE_LIMITED` for 429, `UPSTREAM_ERROR` otherwise. A 5xx never
+ * gets here: the upstream client throws it already coded (502, or 503 UPSTREAM_UNAVAILABLE).
  */
 export function submitResult (outcome: SubmitOutcome): SubmitResultValue {
   const { statusCode, body } = outcome

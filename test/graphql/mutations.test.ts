@@ -104,16 +104,19 @@ t.test('a refusal is a SubmitResult with its code, not an error, and has no task
 t.test('upstream failures are coded GraphQL errors, each after exactly one upstream call', async (t) => {
   const { app, sim } = await gatewayOnSimulator(t, { upstream: { timeoutMs: 300, retries: 3 } })
   const failures: Array<[Parameters<typeof sim.faults.add>[0], string, RegExp]> = [
-    [{ route: 'imagine', kind: 'error', status: 500, description: 'proxy exploded', times: 1 }, 'UPSTREAM_ERROR', /^Upstream call failed: HTTP 500: proxy exploded$/],
+    [{ route: 'imagine', kind: 'error', status: 500, description: 'proxy exploded', times: 1 }, 'UPSTREAM_ERROR', /^Upstream call failed: submit answered HTTP 500: proxy exploded$/],
+    [{ route: 'imagine', kind: 'error', status: 503, description: 'maintenance', times: 1 }, 'UPSTREAM_UNAVAILABLE', /^Upstream is unavailable: submit answered HTTP 503: maintenance$/],
     [{ route: 'imagine', kind: 'error', status: 401, description: 'invalid_token', times: 1 }, 'UPSTREAM_ERROR', /^Upstream call failed: HTTP 401: invalid_token$/],
     [{ route: 'imagine', kind: 'rate-limit', retryAfterSeconds: 1, times: 1 }, 'UPSTREAM_RATE_LIMITED', /HTTP 429/],
     [{ route: 'imagine', kind: 'hang', times: 1 }, 'UPSTREAM_TIMEOUT', /^Upstream did not answer within 300 ms$/],
-    [{ route: 'imagine', kind: 'malformed', body: 'html', times: 1 }, 'UPSTREAM_BAD_RESPONSE', /non-JSON body/]
+    [{ route: 'imagine', kind: 'malformed', body: 'html', times: 1 }, 'UPSTREAM_ERROR', /^Upstream call failed: submit answered HTTP 502: non-JSON body$/],
+    [{ route: 'imagine', kind: 'malformed', body: 'text', times: 1 }, 'UPSTREAM_BAD_RESPONSE', /^Upstream sent an unusable response: submit answered HTTP 200 with a non-JSON body$/]
   ]
   for (const [fault, code, message] of failures) {
     const before = submitCalls(sim).length
     sim.faults.add(fault)
     const res = await gql(app, IMAGINE, { input: { prompt: 'a fox' } })
+    t.equal(res.statusCode, 200, `${code}: executed, so 200`)
     t.equal(res.body.data, null, `${code}: no data`)
     t.equal(res.body.errors?.length, 1)
     t.equal(res.body.errors?.[0]?.extensions?.code, code)
@@ -140,7 +143,7 @@ t.test('the same key with another input is GW_ERR_IDEMPOTENCY_KEY_REUSED, and no
   const { app, sim } = await gatewayOnSimulator(t)
   await gql(app, IMAGINE, { input: { prompt: 'a red fox' }, key: 'k' })
   const other = await gql(app, IMAGINE, { input: { prompt: 'a red fox', botType: 'NIJI_JOURNEY' }, key: 'k' })
-  t.equal(other.statusCode, 422, "a lone error sets the status (mercurius' rule)")
+  t.equal(other.statusCode, 200, 'executed: a result with data, even null, is 200')
   t.equal(other.body.data, null)
   t.equal(other.body.errors?.[0]?.extensions?.code, 'GW_ERR_IDEMPOTENCY_KEY_REUSED')
   t.equal(submitCalls(sim).length, 1)
@@ -152,7 +155,7 @@ t.test('concurrent mutations with one key make one submit; the others get GW_ERR
   const first = gql(app, IMAGINE, { input: { prompt: 'a fox' }, key: 'double-click' })
   await gate.waitForHeld(1)
   const second = await gql(app, IMAGINE, { input: { prompt: 'a fox' }, key: 'double-click' })
-  t.equal(second.statusCode, 409)
+  t.equal(second.statusCode, 200, 'executed: a result with data, even null, is 200')
   t.equal(second.body.errors?.[0]?.extensions?.code, 'GW_ERR_IDEMPOTENCY_KEY_IN_USE')
   gate.releaseAll()
   const answered = await first
@@ -164,13 +167,16 @@ t.test('concurrent mutations with one key make one submit; the others get GW_ERR
 
 t.test('after an upstream 5xx the same key can be retried, and the retry submits', async (t) => {
   const { app, sim } = await gatewayOnSimulator(t)
-  sim.faults.add({ route: 'imagine', kind: 'error', status: 503, times: 1 })
+  sim.faults.add({ route: 'imagine', kind: 'error', status: 500, times: 1 })
   const failed = await gql(app, IMAGINE, { input: { prompt: 'a fox' }, key: 'k' })
   t.equal(failed.body.errors?.[0]?.extensions?.code, 'UPSTREAM_ERROR')
+  sim.faults.add({ route: 'imagine', kind: 'error', status: 503, times: 1 })
+  const unavailable = await gql(app, IMAGINE, { input: { prompt: 'a fox' }, key: 'k' })
+  t.equal(unavailable.body.errors?.[0]?.extensions?.code, 'UPSTREAM_UNAVAILABLE')
   const retried = await gql(app, IMAGINE, { input: { prompt: 'a fox' }, key: 'k' })
   t.equal(retried.body.data!.imagine.code, 1)
   t.equal(retried.body.data!.imagine.replayed, false)
-  t.equal(submitCalls(sim).length, 2)
+  t.equal(submitCalls(sim).length, 3)
 })
 
 t.test('the same key from two tenants makes two submits', async (t) => {

@@ -101,9 +101,9 @@ t.test('an upstream failure is an error with extensions.code and null data for t
 
 t.test('rejects bad input with a clear error and no upstream call', async (t) => {
   const { app, upstream } = await setup(t, { limits: { maxIdsPerRequest: 2 } })
-  const badId = await gql(app, '{ tasks(ids: ["1", "a b"]) { id } }')
-  t.match(badId.body.errors, [{ message: /ids\[1\] has characters outside/, extensions: { code: 'GW_ERR_INVALID_ID' } }])
   const tooMany = await gql(app, '{ tasks(ids: ["1", "2", "3"]) { id } }')
+  t.equal(tooMany.status, 200, 'a request error is 200 under application/json')
+  t.notOk('data' in tooMany.body, 'refused before execution: no data')
   t.match(tooMany.body.errors, [{ message: /Too many ids: 3 given/, extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }])
   const missingArg = await gql(app, '{ tasks { id } }')
   t.equal(missingArg.status, 200, 'a validation failure is 200 under application/json (GraphQL over HTTP)')
