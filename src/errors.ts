@@ -19,6 +19,10 @@ export const errors = {
   Unauthenticated: createError('UNAUTHENTICATED', '%s', 401),
   RateLimited: createError('GW_ERR_RATE_LIMITED', 'Rate limit exceeded: %s', 429),
   QueryTooComplex: createError('GW_ERR_QUERY_TOO_COMPLEX', '%s', 400),
+  /** The code of a GraphQL request error (syntax, validation, variable values), as Apollo and its clients name it. */
+  GraphQLValidation: createError('GRAPHQL_VALIDATION_FAILED', '%s', 400),
+  SubscriptionTransport: createError('GW_ERR_SUBSCRIPTION_TRANSPORT', 'Subscriptions run over WebSocket at /graphql (graphql-transport-ws) or as Server-Sent Events at /v1/tasks/stream, not over HTTP %s', 400),
+  OriginNotAllowed: createError('GW_ERR_ORIGIN_NOT_ALLOWED', 'Origin %s may not open a WebSocket to this gateway: %s', 403),
   Overloaded: createError('GW_ERR_OVERLOADED', 'The gateway is overloaded: %s', 503),
   InvalidConfig: createError('GW_ERR_INVALID_CONFIG', '%s', 500),
   WatchTooManyIds: createError('GW_ERR_WATCH_TOO_MANY_IDS', 'Too many ids to watch: %d given, at most %d per stream (WATCH_MAX_IDS_PER_CONNECTION)', 400),

@@ -1,6 +1,6 @@
 import mercurius, { type MercuriusContext, type MercuriusOptions } from 'mercurius'
 import { GraphQLError } from 'graphql'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { errors as gatewayErrors, isGatewayError } from '../errors.js'
 import { GRAPHQL_RESPONSE_TYPE, wantsGraphQLResponse } from './http.js'
 
@@ -49,6 +49,40 @@ function toJSON (err: unknown): Record<string, unknown> {
 }
 
 /**
+ * A request error of graphql-js (syntax, validation, variable values) with
+ * the code every error carries, GRAPHQL_VALIDATION_FAILED; an error that has
+ * a code keeps it.
+ */
+function coded (err: unknown): unknown {
+  if (!(err instanceof GraphQLError) || err.extensions.code !== undefined) return err
+  const validation = new gatewayErrors.GraphQLValidation(err.message)
+  return new GraphQLError(err.message, {
+    nodes: err.nodes,
+    source: err.source,
+    positions: err.positions,
+    path: err.path,
+    originalError: validation,
+    extensions: { ...err.extensions, code: validation.code }
+  })
+}
+
+/**
+ * The `errors` of a refused operation, as HTTP answers them (see
+ * graphqlErrorHandler below): request errors coded, coded gateway errors and
+ * 4xx as they are, anything else a generic internal error, logged.
+ */
+export function refusalErrors (err: unknown, log: FastifyBaseLogger): Array<Record<string, unknown>> {
+  const many = (err as { errors?: unknown }).errors
+  if (err instanceof GraphQLError || (Array.isArray(many) && many.length > 0)) {
+    return (err instanceof GraphQLError ? [err] : many as unknown[]).map((one) => toJSON(coded(one)))
+  }
+  const status = (err as { statusCode?: unknown }).statusCode
+  if (isGatewayError(err) || (typeof status === 'number' && status >= 400 && status < 500)) return [toJSON(err)]
+  log.error({ err }, 'unexpected error admitting a GraphQL operation')
+  return [toJSON(new gatewayErrors.Internal())]
+}
+
+/**
  * mercurius's `errorHandler`: errors raised before execution. GraphQL
  * request errors follow the status rule above; an HTTP-level failure keeps
  * its status (413, 415, 401...); anything unexpected is a bare 500 with no
@@ -60,7 +94,7 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
   let status = typeof error.statusCode === 'number' ? error.statusCode : 500
   let errors: unknown[]
   if (error.code === 'MER_ERR_GQL_VALIDATION' || error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
-    errors = Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]
+    errors = (Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]).map(coded)
     if (error.code === 'MER_ERR_GQL_VALIDATION') status = graphqlResponse ? 400 : 200
   } else if (status >= 500 && !isGatewayError(error)) {
     request.log.error({ err: error }, 'unhandled GraphQL error')

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import mercurius from 'mercurius'
 import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
-import { conformGraphQLRoute } from './http.js'
+import { conformGraphQLRoute, refuseSubscriptionOverHttp } from './http.js'
 import { graphqlErrorHandler } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
 import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
@@ -30,6 +30,8 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
     subscription: subscriptionOptions(app.gateway.config)
   })
 
+  // Subscriptions run over WebSocket or SSE; over HTTP they are a client error, before any other check of variables.
+  app.graphql.addHook('preExecution', refuseSubscriptionOverHttp)
   // Depth, field and id limits (src/graphql/limits.ts).
   addGraphqlLimits(app, limits)
 
