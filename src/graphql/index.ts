@@ -4,9 +4,10 @@ import mercurius from 'mercurius'
 import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
 import { conformGraphQLRoute, refuseSubscriptionOverHttp } from './http.js'
-import { graphqlErrorHandler } from './errors.js'
+import { graphqlErrorHandler, refusalErrors } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
-import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
+import { closeRefusedUpgrade, subscriptionAdmission, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
+import { guardSubscriptionSockets } from './websocket.js'
 
 /** schema/schema.graphql is the single source of truth for the GraphQL API. */
 export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.url)
@@ -18,6 +19,8 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
 export const graphql = fp(async function graphql (app: FastifyInstance) {
   const limits = app.security.policy.graphql
   app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
+  // Subscriptions meet the checks of HTTP requests, and the protocol's rules on ids (src/graphql/websocket.ts).
+  app.addHook('onRoute', guardSubscriptionSockets('/graphql', subscriptionAdmission(app, limits), refusalErrors))
   await app.register(mercurius, {
     ...graphqlSecurityOptions(limits),
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
