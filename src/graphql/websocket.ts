@@ -120,11 +120,7 @@ export class SubscriptionSocket extends EventEmitter {
     const message = types === undefined ? undefined : parseMessage(data)
     if (types !== undefined && message !== undefined) {
       if (message.type === types.subscribe && !await this.#admitted(message)) return
-      if (message.type === types.stop && typeof message.id === 'string') {
-        const watch = this.#operations.get(message.id)
-        this.#operations.delete(message.id)
-        void watch?.return?.()
-      }
+      if (message.type === types.stop && typeof message.id === 'string') this.#end(message.id)
     }
     this.emit('message', data, isBinary)
   }
@@ -132,11 +128,11 @@ export class SubscriptionSocket extends EventEmitter {
   /** Whether a subscribe goes on to mercurius; if not, the socket is closed or the client has its `error`. */
   async #admitted ({ id, payload }: ClientMessage): Promise<boolean> {
     if (typeof id !== 'string' || id === '') {
-      this.#ws.close(4400, 'Invalid message received: a subscribe needs an id')
+      this.#closeWith(4400, 'Invalid message received: a subscribe needs an id')
       return false
     }
     if (this.#operations.has(id)) {
-      this.#ws.close(4409, `Subscriber for ${id} already exists`)
+      this.#closeWith(4409, `Subscriber for ${id} already exists`, 'Subscriber already exists')
       return false
     }
     this.#operations.set(id, undefined)
@@ -151,15 +147,30 @@ export class SubscriptionSocket extends EventEmitter {
     return this.#operations.has(id)
   }
 
+  /** A close frame's reason has at most 123 bytes; a longer one (a long id) gives way to `short`. */
+  #closeWith (code: number, reason: string, short = reason): void {
+    this.#ws.close(code, Buffer.byteLength(reason) <= 123 ? reason : short)
+  }
+
   /**
    * An operation ends when mercurius sends its `complete` or `error`. It
    * writes every message as JSON.stringify({ type, id, payload }), so only
-   * those two are read back, and `next` (the bulk of the traffic) is not parsed.
+   * those two are read back, and `next` (the bulk of the traffic) is not
+   * parsed. Its watch, if any, is returned here too: it has ended or is
+   * ending, and returning it twice is harmless.
    */
   #sent (data: string): void {
     if (!data.startsWith('{"type":"complete"') && !data.startsWith('{"type":"error"')) return
     const { id } = JSON.parse(data) as { id?: unknown }
-    if (typeof id === 'string') this.#operations.delete(id)
+    if (typeof id !== 'string') return
+    this.#end(id)
+  }
+
+  /** The operation is over: its id is free, and its watch (if it started one) is returned. */
+  #end (id: string): void {
+    const watch = this.#operations.get(id)
+    this.#operations.delete(id)
+    void watch?.return?.()
   }
 }
 

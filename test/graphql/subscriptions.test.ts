@@ -375,10 +375,18 @@ t.test('the legacy graphql-ws protocol gets the same rules: admission, 4409 for 
   await waitFor(() => h.app.watcher.stats.watches === 0, 'the watch to end')
 })
 
-t.test('a subscribe without an id closes the socket with 4400', async (t) => {
+t.test('protocol errors close the socket: 4400 for a subscribe without an id, 4409 for a reused long id', async (t) => {
   const h = await harness(t)
-  const { ws, closed } = await rawSocket(t, h.wsUrl, 'graphql-transport-ws')
-  ws.send(JSON.stringify({ type: 'subscribe', payload: { query: QUERY, variables: { ids: ['1'] } } }))
-  t.strictSame(await closed(), { code: 4400, reason: 'Invalid message received: a subscribe needs an id' })
-  t.equal(h.app.watcher.stats.watches, 0)
+  const noId = await rawSocket(t, h.wsUrl, 'graphql-transport-ws')
+  noId.ws.send(JSON.stringify({ type: 'subscribe', payload: { query: QUERY, variables: { ids: ['1'] } } }))
+  t.strictSame(await noId.closed(), { code: 4400, reason: 'Invalid message received: a subscribe needs an id' })
+
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'long id' })
+  const long = await rawSocket(t, h.wsUrl, 'graphql-transport-ws')
+  const subscribe = JSON.stringify({ id: 'x'.repeat(200), type: 'subscribe', payload: { query: QUERY, variables: { ids: [id] } } })
+  long.ws.send(subscribe)
+  await waitFor(() => long.received.some((m) => m.type === 'next'), 'the first state')
+  long.ws.send(subscribe)
+  t.strictSame(await long.closed(), { code: 4409, reason: 'Subscriber already exists' }, 'a close reason has at most 123 bytes')
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the watch to end')
 })
