@@ -12,6 +12,7 @@ import { pageSecurityHeaders } from './security/browser.js'
 import { errorHandler } from './plugins/error-handler.js'
 import { createMetrics, metricsPlugin } from './plugins/metrics.js'
 import { watcherPlugin } from './plugins/watcher.js'
+import { demoLinks } from './plugins/demo-links.js'
 import { graphql } from './graphql/index.js'
 import { graphiql } from './graphql/graphiql.js'
 import streamRoutes from './routes/stream.js'
@@ -45,6 +46,8 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it.
   await app.register(redisPlugin, { config: config.redis })
   await app.register(tenancy, { mode: config.upstream.auth })
+  // Demo mode: the simulator's image links carry the address each client used; before the routes whose answers it rewrites.
+  if (deps.demo !== undefined) await app.register(demoLinks, { imageBase: deps.demo.imageBase })
   // Before every route, so a shed request costs one hook and no body parsing.
   await app.register(loadShedding, { ...config.load })
   // Before every route: headers, CORS, rate limit and client auth, all before a body is read.
@@ -66,7 +69,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   const { policy } = app.security
   await app.register(async function pages (scope) {
     await pageSecurityHeaders(scope, policy)
-    await scope.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds })
+    await scope.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds, demo: deps.demo })
     if (policy.pages.graphiql) await scope.register(graphiql, { defaultIds: deps.demoTaskIds ?? [] })
     if (policy.pages.docs) await scope.register(docsRoutes)
   })

@@ -72,8 +72,12 @@ export interface GatewayConfig {
   readonly graphql: {
     readonly maxDepth: number
     readonly maxFields: number
+    /** Most operations in one batched POST (a JSON array of requests). */
+    readonly maxBatch: number
     /** undefined means on, except in production. */
     readonly introspection: boolean | undefined
+    /** Responses kept for repeated queries; 0 turns the response cache off. */
+    readonly responseCacheMaxEntries: number
   }
   readonly metrics: {
     readonly enabled: boolean
@@ -153,9 +157,11 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'RATE_LIMIT_MAX', path: ['security', 'rateLimitMax'], rule: int(1, 1_000_000_000), default: undefined, doc: 'Requests per client key (per IP address without one) per window; more get 429. Unset: no rate limit.' },
   { env: 'RATE_LIMIT_WINDOW_MS', path: ['security', 'rateLimitWindowMs'], rule: int(1000, DAY), default: 60_000, doc: 'Window of `RATE_LIMIT_MAX`.' },
   { env: 'CORS_ORIGINS', path: ['security', 'corsOrigins'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated origins allowed by CORS, or `*`. Unset: no CORS headers.' },
-  { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets 400. 15 fits the standard introspection query (GraphiQL\'s).' },
-  { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document, each alias and each use of a fragment counted; more gets 400.' },
+  { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets a `GW_ERR_QUERY_TOO_COMPLEX` request error. 15 fits the standard introspection query (GraphiQL\'s).' },
+  { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document (or batch), each alias and each use of a fragment counted; more gets a `GW_ERR_QUERY_TOO_COMPLEX` request error.' },
+  { env: 'GRAPHQL_MAX_BATCH', path: ['graphql', 'maxBatch'], rule: int(1, 1000), default: 10, doc: 'Most operations in one batched GraphQL POST (a JSON array, as Apollo\'s `BatchHttpLink` and graphql-request\'s `batchRequests` send); more gets 413. A batch counts as one request for the rate limit, `MAX_IDS_PER_REQUEST` and `GRAPHQL_MAX_FIELDS`.' },
   { env: 'GRAPHQL_INTROSPECTION', path: ['graphql', 'introspection'], rule: { kind: 'bool' }, default: undefined, doc: 'GraphQL introspection. Unset: on, but off in production.' },
+  { env: 'GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES', path: ['graphql', 'responseCacheMaxEntries'], rule: int(0, 1_000_000), default: 1_000, doc: 'Responses of repeated GraphQL queries kept (at most 16 MiB in all) and reused while every task they read is unchanged and fresh. `0`: off.' },
   { env: 'GRAPHIQL_ENABLED', path: ['security', 'graphiql'], rule: { kind: 'bool' }, default: undefined, doc: 'The GraphiQL page at `/graphiql`. Unset: on, but off in production.' },
   { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },
   { env: 'METRICS_ENABLED', path: ['metrics', 'enabled'], rule: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics at `GET /metrics`; `false` removes the route (404).' },

@@ -10,6 +10,8 @@ import createError from '@fastify/error'
 export const errors = {
   Internal: createError('GW_ERR_INTERNAL', 'Internal Server Error', 500),
   RouteNotFound: createError('GW_ERR_ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  /** A known path asked with a method it does not answer; sent with `Allow`. */
+  MethodNotAllowed: createError('GW_ERR_METHOD_NOT_ALLOWED', '%s', 405),
   /** A 4xx raised by fastify or a plugin without a code of its own; the status is the original's. */
   Request: createError('GW_ERR_REQUEST', '%s', 400),
   BadRequest: createError('GW_ERR_BAD_REQUEST', '%s', 400),
@@ -23,6 +25,8 @@ export const errors = {
   GraphQLValidation: createError('GRAPHQL_VALIDATION_FAILED', '%s', 400),
   SubscriptionTransport: createError('GW_ERR_SUBSCRIPTION_TRANSPORT', 'Subscriptions run over WebSocket at /graphql (graphql-transport-ws) or as Server-Sent Events at /v1/tasks/stream, not over HTTP %s', 400),
   OriginNotAllowed: createError('GW_ERR_ORIGIN_NOT_ALLOWED', 'Origin %s may not open a WebSocket to this gateway: %s', 403),
+  /** Too many operations in one GraphQL batch; a size limit like the body's, hence 413. */
+  BatchTooLarge: createError('GW_ERR_BATCH_TOO_LARGE', 'A batch of %d GraphQL operations; at most %d allowed per request (GRAPHQL_MAX_BATCH)', 413),
   Overloaded: createError('GW_ERR_OVERLOADED', 'The gateway is overloaded: %s', 503),
   InvalidConfig: createError('GW_ERR_INVALID_CONFIG', '%s', 500),
   WatchTooManyIds: createError('GW_ERR_WATCH_TOO_MANY_IDS', 'Too many ids to watch: %d given, at most %d per stream (WATCH_MAX_IDS_PER_CONNECTION)', 400),

@@ -314,10 +314,10 @@ export class Watcher {
       } else if (lookup.error !== undefined) {
         failed++
         this.#failed(entry, lookup.error)
-      } else if (lookup.task === null) {
+      } else if (lookup.stored === null) {
         if (++entry.misses >= this.#notFoundReads) this.#gone(entry, new errors.TaskNotFound(entry.id))
       } else {
-        this.#update(entry, lookup.task)
+        this.#update(entry, lookup.stored.task)
       }
     }
     if (failed > 0) this.#opts.log?.warn({ failed, ids: entries.length }, 'watcher: upstream lookups failed; the ids stay watched')

@@ -23,10 +23,16 @@ function isClientSafe (err: GraphQLError): boolean {
 }
 
 /**
- * mercurius' formatter (which sets the status code and flattens validation
- * errors), after replacing unexpected errors by a generic one. Stack traces
- * never reach a client: GraphQLError's JSON has message, locations, path and
- * extensions only, and that is all mercurius sends.
+ * mercurius' formatter (which flattens validation errors), after replacing
+ * unexpected errors by a generic one. Stack traces never reach a client:
+ * GraphQLError's JSON has message, locations, path and extensions only, and
+ * that is all mercurius sends.
+ *
+ * Status: a result that carries `data` (null included) was executed, and is
+ * 200 on either media type; mercurius would send a field error's own status
+ * (a 400 or 502 with `data: null`), which GraphQL-over-HTTP clients read as
+ * "nothing ran". A result that never ran (one operation of a batch refused
+ * before execution) gets no `data` entry.
  */
 export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusOptions['errorFormatter']>>[0], ctx: MercuriusContext): ReturnType<NonNullable<MercuriusOptions['errorFormatter']>> {
   const safe = execution.errors.map((err) => {
@@ -36,11 +42,16 @@ export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusO
     const internal = new gatewayErrors.Internal()
     return new GraphQLError(internal.message, { nodes: err.nodes, path: err.path, extensions: { code: internal.code } })
   })
-  return mercurius.defaultErrorFormatter({ ...execution, errors: safe }, ctx)
+  const formatted = mercurius.defaultErrorFormatter({ ...execution, errors: safe }, ctx)
+  // graphql-jit leaves `data` out when it is null, so a field error's path tells too: errors raised before execution have none.
+  const executed = 'data' in execution || execution.errors.some((err) => err.path !== undefined)
+  if (!executed) return { statusCode: formatted.statusCode, response: { errors: formatted.response.errors } }
+  return { statusCode: 200, response: formatted.response }
 }
 
 type RequestFailure = FastifyError & { errors?: unknown[], locations?: unknown }
 
+/** An error as an entry of a response's `errors`. */
 function toJSON (err: unknown): Record<string, unknown> {
   const graphqlError = err instanceof GraphQLError
     ? err
@@ -83,19 +94,58 @@ export function refusalErrors (err: unknown, log: FastifyBaseLogger): Array<Reco
 }
 
 /**
- * mercurius's `errorHandler`: errors raised before execution. GraphQL
- * request errors follow the status rule above; an HTTP-level failure keeps
- * its status (413, 415, 401...); anything unexpected is a bare 500 with no
- * internals. No response here carries `data`.
+ * A result for an error that mercurius returns instead of throwing (an
+ * operation of a batch without a query): the error in `errors`, no `data`.
+ * Only a 4xx speaks for itself; anything else is a bug, logged and generic.
+ */
+export function errorResult (err: Error, request: FastifyRequest): { errors: Array<Record<string, unknown>> } {
+  const status = (err as RequestFailure).statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) return { errors: [toJSON(err)] }
+  request.log.error({ err }, 'unhandled GraphQL error')
+  return { errors: [toJSON(new gatewayErrors.Internal())] }
+}
+
+/** The gateway's own error classes, for telling its refusals from fastify's and mercurius'. */
+const GATEWAY_ERROR_CLASSES: ReadonlyArray<new (...args: never[]) => Error> = Object.values(gatewayErrors)
+
+/**
+ * A GraphQL request error: the request was well-formed HTTP but is refused
+ * before execution, by graphql-js (parse, validation, variables) or by one of
+ * the gateway's own 400 checks (depth, fields, id total, not a document).
+ * HTTP-level refusals keep their status: 401, 405, 413, 415, 429, 503, and
+ * 400 for a body of the wrong shape.
+ */
+function isRequestError (error: RequestFailure): boolean {
+  if (error.code === 'MER_ERR_GQL_VALIDATION') return true
+  return error.statusCode === 400 && GATEWAY_ERROR_CLASSES.some((ErrorClass) => error instanceof ErrorClass)
+}
+
+/**
+ * mercurius's `errorHandler`: errors raised before execution. A request error
+ * is 200 under application/json (every well-formed request is) and 400 under
+ * application/graphql-response+json, as GraphQL over HTTP says; an
+ * HTTP-level failure keeps its status (413, 415, 401...); anything unexpected
+ * is a bare 500 with no internals. No response here carries `data`.
+ *
+ * A batch refused as a whole by a request error (too many ids or fields
+ * across its operations) gets that error once per operation, so a batching
+ * client (Apollo's BatchHttpLink) hands each operation its error instead of
+ * failing on a result count that does not match.
  */
 export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply: FastifyReply): void {
   const error = err as RequestFailure
   const graphqlResponse = wantsGraphQLResponse(request)
   let status = typeof error.statusCode === 'number' ? error.statusCode : 500
   let errors: unknown[]
-  if (error.code === 'MER_ERR_GQL_VALIDATION' || error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
+  // A body or query string of the wrong shape is a malformed HTTP request, not a GraphQL one.
+  const malformed = error.validation !== undefined || request.validationError !== undefined
+  const requestError = !malformed && isRequestError(error)
+  if (error.code === 'MER_ERR_GQL_VALIDATION') {
     errors = (Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]).map(coded)
-    if (error.code === 'MER_ERR_GQL_VALIDATION') status = graphqlResponse ? 400 : 200
+  } else if (error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
+    // mercurius refuses a mutation (or subscription) by GET; coded and with Allow, as a PUT /graphql is.
+    reply.header('allow', 'POST')
+    errors = [new gatewayErrors.MethodNotAllowed('Only queries can be sent by GET; send this operation by POST')]
   } else if (status >= 500 && !isGatewayError(error)) {
     request.log.error({ err: error }, 'unhandled GraphQL error')
     errors = [new gatewayErrors.Internal()]
@@ -103,10 +153,12 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
   } else {
     errors = [error]
   }
-  // A body or query string of the wrong shape is a malformed HTTP request, not a GraphQL one.
-  if ((err as RequestFailure).validation !== undefined || request.validationError !== undefined) status = 400
+  if (requestError) status = graphqlResponse ? 400 : 200
+  if (malformed) status = 400
+  const body = { errors: errors.map(toJSON) }
+  const batch = request.method === 'POST' && Array.isArray(request.body) ? request.body.length : 0
   reply
     .code(status)
     .type(`${graphqlResponse ? GRAPHQL_RESPONSE_TYPE : 'application/json'}; charset=utf-8`)
-    .send({ errors: errors.map(toJSON) })
+    .send(requestError && batch > 0 ? Array.from({ length: batch }, () => body) : body)
 }

@@ -9,12 +9,25 @@ import { errors } from '../errors.js'
  * run by test/graphql/http.test.ts):
  *  - `extensions: null` is a valid request field;
  *  - `Accept: application/graphql-response+json` is answered in that type;
- *  - a request error (parse, validation, variable coercion) has no `data`,
- *    and its status is 200 under application/json but 400 under
- *    application/graphql-response+json;
+ *  - a request error (parse, validation, variable coercion, the gateway's
+ *    limits) has no `data`, and its status is 200 under application/json
+ *    but 400 under application/graphql-response+json (src/graphql/errors.ts);
+ *  - a result with `data` is 2xx, whatever its errors.
  *  - list indices in an error's `path` are numbers (`["tasks", 0]`);
  *  - a subscription is refused: it runs over WebSocket or SSE.
  */
+
+interface BodySchema {
+  properties?: { extensions?: { type?: unknown } }
+  items?: BodySchema
+  anyOf?: BodySchema[]
+}
+
+/** The request-object schemas in a POST body schema: the object itself, or each side of mercurius' object-or-array `anyOf`. */
+function requestSchemas (body: BodySchema | undefined): BodySchema[] {
+  if (body === undefined) return []
+  return [body, ...(body.anyOf ?? []).flatMap((variant) => [variant, ...(variant.items !== undefined ? [variant.items] : [])])]
+}
 
 export const GRAPHQL_RESPONSE_TYPE = 'application/graphql-response+json'
 
@@ -52,8 +65,10 @@ export function conformGraphQLRoute (path: string, onWebSocketRouteResponse: onR
   return function (route: RouteOptions): void {
     if (route.url !== path) return
     if (route.method === 'GET') route.onResponse = [...[route.onResponse ?? []].flat(), onWebSocketRouteResponse]
-    const extensions = (route.schema?.body as { properties?: { extensions?: { type?: unknown } } } | undefined)?.properties?.extensions
-    if (extensions !== undefined) extensions.type = ['object', 'null']
+    for (const schema of requestSchemas(route.schema?.body as BodySchema | undefined)) {
+      const extensions = schema.properties?.extensions
+      if (extensions !== undefined) extensions.type = ['object', 'null']
+    }
     const response = route.schema?.response as Record<string, ResponseSchema> | undefined
     if (response !== undefined) route.schema = { ...route.schema, response: withNumericPaths(response) } as FastifySchema
     const handler = route.handler

@@ -20,12 +20,12 @@ export function extraValidationRules (limits: Limits): ValidationRule[] {
   return limits.introspection ? [] : [NoSchemaIntrospectionCustomRule]
 }
 
-/** Options spread into mercurius' registration: no batching, the error formatter, introspection per policy. */
+/** Options spread into mercurius' registration: batching, the error formatter, introspection per policy. */
 export function graphqlSecurityOptions (limits: Limits): Pick<MercuriusOptions, 'allowBatchedQueries' | 'errorFormatter' | 'validationRules'> {
   const validationRules = extraValidationRules(limits)
   return {
-    // One operation per request: a batch would multiply every per-request limit.
-    allowBatchedQueries: false,
+    // JSON arrays of operations, held to the per-request limits as a whole by src/graphql/batch.ts.
+    allowBatchedQueries: true,
     errorFormatter: safeErrorFormatter as MercuriusOptions['errorFormatter'],
     validationRules
   }

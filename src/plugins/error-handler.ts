@@ -1,7 +1,15 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, isGatewayError, type GatewayError } from '../errors.js'
+import { RouteMethods } from '../http/route-methods.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The methods each registered path answers, for 405 rather than 404. */
+    routeMethods: RouteMethods
+  }
+}
 
 /** The JSON error body of every REST route: `{statusCode, code, error, message}`. */
 export interface ErrorBody {
@@ -20,6 +28,19 @@ export function sendError (reply: FastifyReply, err: Pick<GatewayError, 'statusC
     message: err.message
   }
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(body)
+}
+
+/**
+ * The error for a request that no route took: 405 when its path answers
+ * other methods (with `Allow` set on the reply), else 404.
+ */
+export function unrouted (app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): GatewayError {
+  const path = request.url.split('?')[0]!
+  const allow = app.routeMethods.allowed(request.url)
+  // The method itself is allowed when a route passed the request on (a missing static file): that is a 404.
+  if (allow.length === 0 || allow.includes(request.method)) return new errors.RouteNotFound(request.method, path)
+  reply.header('allow', allow.join(', '))
+  return new errors.MethodNotAllowed(`Method ${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`)
 }
 
 /**
@@ -44,7 +65,12 @@ export const errorHandler = fp(async function errorHandler (app: FastifyInstance
     return sendError(reply, coded)
   })
 
+  // Registered first, so it sees every route the other plugins add.
+  const routeMethods = new RouteMethods(RouteMethods.configOf(app))
+  app.decorate('routeMethods', routeMethods)
+  app.addHook('onRoute', (route) => { routeMethods.add(route.method, route.url) })
+
   app.setNotFoundHandler(function (request, reply) {
-    return sendError(reply, new errors.RouteNotFound(request.method, request.url.split('?')[0]))
+    return sendError(reply, unrouted(app, request, reply))
   })
 }, { name: 'error-handler' })

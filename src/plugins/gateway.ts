@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../config.js'
 import { Batcher } from '../core/batcher.js'
+import type { StoredTask } from '../core/stored-task.js'
 import { TaskCache } from '../core/task-cache.js'
 import { TaskLoader } from '../core/task-loader.js'
 import { UpstreamClient } from '../upstream/client.js'
@@ -19,8 +20,10 @@ export interface Readiness {
 export interface Gateway {
   readonly config: GatewayConfig
   readonly loader: TaskLoader
-  readonly batcher: Batcher
+  readonly batcher: Batcher<StoredTask>
   readonly cache: TaskCache
+  /** The app's clock (injectable for tests). */
+  readonly now: () => number
   /** `breaker.state` is 'closed', 'open' or 'half-open'. */
   readonly breaker: CircuitBreaker
   readiness (): Readiness
@@ -40,6 +43,18 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** Set in demo mode: the embedded simulator's seeded task ids, shown by GraphiQL and the dashboard. */
   demoTaskIds?: readonly string[]
+  /** Set in demo mode: the embedded simulator's keep-alive tasks and image links. */
+  demo?: DemoDeps
+}
+
+/** What the gateway's surfaces know of the demo simulator (src/demo.ts). */
+export interface DemoDeps {
+  /** The simulator's image links start with `<imageBase>/mj/image/`; HTTP answers carry the client's own address instead. */
+  readonly imageBase: string
+  /** The tasks the simulator started to keep the demo moving, newest first; asking counts as someone watching. */
+  recentTaskIds (): readonly string[]
+  /** How often the dashboard asks for them; 5 s unless set. */
+  readonly pollMs?: number
 }
 
 /** Ready unless the breaker is open; half-open reads ready, as the probe needs traffic to reach this instance. */
@@ -84,6 +99,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     loader,
     batcher,
     cache,
+    now,
     breaker,
     readiness: () => readinessOf(breaker)
   } satisfies Gateway)

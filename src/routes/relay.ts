@@ -3,13 +3,15 @@ import { errors } from '../errors.js'
 import { checkId } from '../core/ids.js'
 
 const SUBMIT_ACTION = /^[a-z][a-z0-9_-]{0,39}$/
-const IMAGE_HEADERS = ['content-type', 'content-length', 'cache-control', 'etag', 'last-modified']
+const IMAGE_HEADERS = ['content-type', 'content-length', 'cache-control', 'etag', 'last-modified', 'retry-after']
 
 /**
  * The rest of the upstream API, relayed through the task loader so a
  * CometAPI client can switch its whole base URL to the gateway: submits and
  * images go through unchanged, with the gateway's (or the tenant's)
- * credential. Upstream's status and body come back as they are.
+ * credential. Upstream's answers come back as they are (a 429 with its
+ * `Retry-After`); upstream failing (5xx, no answer) is the gateway's coded
+ * 502/503/504, as on the lookup routes.
  */
 export default async function passthroughRoutes (app: FastifyInstance): Promise<void> {
   const { loader, config } = app.gateway
@@ -17,7 +19,8 @@ export default async function passthroughRoutes (app: FastifyInstance): Promise<
   app.post<{ Params: { action: string }, Body: unknown }>('/mj/submit/:action', async function (request, reply) {
     const { action } = request.params
     if (!SUBMIT_ACTION.test(action)) throw new errors.BadRequest(`Unknown submit action ${JSON.stringify(action)}`)
-    const { statusCode, body } = await loader.submit(action, request.body, request.scope)
+    const { statusCode, body, retryAfter } = await loader.submit(action, request.body, request.scope)
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
     return reply.code(statusCode).send(body)
   })
 

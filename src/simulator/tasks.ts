@@ -158,6 +158,11 @@ export class TaskStore {
     return this.#tasks.get(id)
   }
 
+  /** Forgets a task: from then on it is unknown, as upstream forgets old tasks. */
+  delete (id: string): boolean {
+    return this.#tasks.delete(id)
+  }
+
   /** The task if it exists and belongs to `key`; other keys' tasks are invisible. */
   owned (id: string, key: string): StoredTask | undefined {
     const task = this.#tasks.get(id)

@@ -7,6 +7,9 @@ import type { UpstreamTask } from '../../src/upstream/types.js'
 import { taskVersion } from '../../src/core/task-identity.js'
 import { NOT_FOUND_GRACE_MS, Watcher, type WatchEvent, type WatcherOptions, type WatchTimers } from '../../src/core/watcher.js'
 import { ManualClock } from '../helpers/gateway.js'
+import { StoredTask } from '../../src/core/stored-task.js'
+
+const storedOf = (task: UpstreamTask | undefined): StoredTask | null => task === undefined ? null : StoredTask.from(task)
 import { startSimulator } from '../helpers/simulator.js'
 
 const SCOPE: Scope = { partition: 'shared', credential: undefined }
@@ -43,7 +46,7 @@ class FakeLoader {
     if (held !== undefined) await held
     return ids.map((id): Lookup => this.failing !== undefined
       ? { error: this.failing as never }
-      : { task: this.tasks.get(id) ?? null, cache: 'miss', ageMs: 0 })
+      : { stored: storedOf(this.tasks.get(id)), cache: 'miss', ageMs: 0, entry: undefined })
   }
 }
 

@@ -110,12 +110,8 @@ t.test('an upstream failure is an error with extensions.code and null data for t
 
 t.test('rejects bad input with a clear error and no upstream call', async (t) => {
   const { app, upstream } = await setup(t, { limits: { maxIdsPerRequest: 2 } })
-  const badId = await gql(app, '{ tasks(ids: ["1", "a b"]) { id } }')
-  t.strictSame(badId.body, {
-    data: null,
-    errors: [{ message: 'ids[1] has characters outside A-Z a-z 0-9 _ . : -', locations: [{ line: 1, column: 3 }], path: ['tasks'], extensions: { code: 'GW_ERR_INVALID_ID' } }]
-  })
   const tooMany = await gql(app, '{ tasks(ids: ["1", "2", "3"]) { id } }')
+  t.equal(tooMany.status, 200, 'a request error is 200 under application/json')
   t.strictSame(tooMany.body, { errors: [{ message: 'Too many ids: 3 given, at most 2 allowed per request', extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }] })
   const missingArg = await gql(app, '{ tasks { id } }')
   t.equal(missingArg.status, 200, 'a validation failure is 200 under application/json (GraphQL over HTTP)')
