@@ -36,7 +36,8 @@ function isClientSafe (err: GraphQLError): boolean {
  */
 export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusOptions['errorFormatter']>>[0], ctx: MercuriusContext): ReturnType<NonNullable<MercuriusOptions['errorFormatter']>> {
   const safe = execution.errors.map((err) => {
-    if (isClientSafe(err)) return err
+    // graphql-js's own errors (variables, arguments) carry no code; every error a client sees does.
+    if (isClientSafe(err)) return (err.originalError == null ? coded(err) : err) as GraphQLError
     const log = ctx.reply?.log ?? ctx.app.log
     log.error({ err: err.originalError, path: err.path }, 'unexpected GraphQL error')
     const internal = new gatewayErrors.Internal()
@@ -45,7 +46,12 @@ export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusO
   const formatted = mercurius.defaultErrorFormatter({ ...execution, errors: safe }, ctx)
   // graphql-jit leaves `data` out when it is null, so a field error's path tells too: errors raised before execution have none.
   const executed = 'data' in execution || execution.errors.some((err) => err.path !== undefined)
-  if (!executed) return { statusCode: formatted.statusCode, response: { errors: formatted.response.errors } }
+  if (!executed) {
+    // graphql-jit reports bad variable values here rather than before execution: the same request-error rule applies.
+    const requestErrors = safe.every((err) => err.originalError instanceof gatewayErrors.GraphQLValidation)
+    const status = requestErrors ? (wantsGraphQLResponse(ctx.reply.request) ? 400 : 200) : formatted.statusCode
+    return { statusCode: status, response: { errors: formatted.response.errors } }
+  }
   return { statusCode: 200, response: formatted.response }
 }
 
@@ -65,7 +71,8 @@ function toJSON (err: unknown): Record<string, unknown> {
  * a code keeps it.
  */
 function coded (err: unknown): unknown {
-  if (!(err instanceof GraphQLError) || err.extensions.code !== undefined) return err
+  // graphql-jit's errors may come without `extensions`.
+  if (!(err instanceof GraphQLError) || err.extensions?.code !== undefined) return err
   const validation = new gatewayErrors.GraphQLValidation(err.message)
   return new GraphQLError(err.message, {
     nodes: err.nodes,
@@ -73,7 +80,7 @@ function coded (err: unknown): unknown {
     positions: err.positions,
     path: err.path,
     originalError: validation,
-    extensions: { ...err.extensions, code: validation.code }
+    extensions: { ...(err.extensions ?? {}), code: validation.code }
   })
 }
 
@@ -117,6 +124,8 @@ const GATEWAY_ERROR_CLASSES: ReadonlyArray<new (...args: never[]) => Error> = Ob
  */
 function isRequestError (error: RequestFailure): boolean {
   if (error.code === 'MER_ERR_GQL_VALIDATION') return true
+  // The wrong transport for the operation, not a wrong request: 400 whatever the media type.
+  if (error instanceof gatewayErrors.SubscriptionTransport) return false
   return error.statusCode === 400 && GATEWAY_ERROR_CLASSES.some((ErrorClass) => error instanceof ErrorClass)
 }
 

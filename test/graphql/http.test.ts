@@ -94,9 +94,9 @@ t.test('every well-formed request is 200 under application/json; under graphql-r
     ['too deep', { query: '{ task(id: "1") { buttons { label } } }' }, 'GW_ERR_QUERY_TOO_COMPLEX'],
     ['too many fields', { query: '{ task(id: "1") { id status progress action prompt } }' }, 'GW_ERR_QUERY_TOO_COMPLEX'],
     ['a JSON AST for a query', { query: '{"kind":"Document","definitions":[]}' }, 'GW_ERR_BAD_REQUEST'],
-    ['a validation error', { query: '{ task(id: "1") { nope } }' }, undefined],
-    ['a syntax error', { query: '{ task(' }, undefined],
-    ['a variable of the wrong type', { query: 'query ($id: ID!) { task(id: $id) { id } }', variables: { id: true } }, undefined]
+    ['a validation error', { query: '{ task(id: "1") { nope } }' }, 'GRAPHQL_VALIDATION_FAILED'],
+    ['a syntax error', { query: '{ task(' }, 'GRAPHQL_VALIDATION_FAILED'],
+    ['a variable of the wrong type', { query: 'query ($id: ID!) { task(id: $id) { id } }', variables: { id: true } }, 'GRAPHQL_VALIDATION_FAILED']
   ]
   for (const [label, payload, code] of requests) {
     for (const [accept, status] of [[undefined, 200], ['application/json', 200], ['application/graphql-response+json', 400]] as const) {
