@@ -21,6 +21,10 @@ export const errors = {
   Unauthenticated: createError('UNAUTHENTICATED', '%s', 401),
   RateLimited: createError('GW_ERR_RATE_LIMITED', 'Rate limit exceeded: %s', 429),
   QueryTooComplex: createError('GW_ERR_QUERY_TOO_COMPLEX', '%s', 400),
+  /** The code of a GraphQL request error (syntax, validation, variable values), as Apollo and its clients name it. */
+  GraphQLValidation: createError('GRAPHQL_VALIDATION_FAILED', '%s', 400),
+  SubscriptionTransport: createError('GW_ERR_SUBSCRIPTION_TRANSPORT', 'Subscriptions run over WebSocket at /graphql (graphql-transport-ws) or as Server-Sent Events at /v1/tasks/stream, not over HTTP %s', 400),
+  OriginNotAllowed: createError('GW_ERR_ORIGIN_NOT_ALLOWED', 'Origin %s may not open a WebSocket to this gateway: %s', 403),
   /** Too many operations in one GraphQL batch; a size limit like the body's, hence 413. */
   BatchTooLarge: createError('GW_ERR_BATCH_TOO_LARGE', 'A batch of %d GraphQL operations; at most %d allowed per request (GRAPHQL_MAX_BATCH)', 413),
   Overloaded: createError('GW_ERR_OVERLOADED', 'The gateway is overloaded: %s', 503),

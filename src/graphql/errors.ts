@@ -1,6 +1,6 @@
 import mercurius, { type MercuriusContext, type MercuriusOptions } from 'mercurius'
 import { GraphQLError } from 'graphql'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { errors as gatewayErrors, isGatewayError } from '../errors.js'
 import { GRAPHQL_RESPONSE_TYPE, wantsGraphQLResponse } from './http.js'
 
@@ -36,7 +36,8 @@ function isClientSafe (err: GraphQLError): boolean {
  */
 export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusOptions['errorFormatter']>>[0], ctx: MercuriusContext): ReturnType<NonNullable<MercuriusOptions['errorFormatter']>> {
   const safe = execution.errors.map((err) => {
-    if (isClientSafe(err)) return err
+    // graphql-js's own errors (variables, arguments) carry no code; every error a client sees does.
+    if (isClientSafe(err)) return (err.originalError == null ? coded(err) : err) as GraphQLError
     const log = ctx.reply?.log ?? ctx.app.log
     log.error({ err: err.originalError, path: err.path }, 'unexpected GraphQL error')
     const internal = new gatewayErrors.Internal()
@@ -45,7 +46,12 @@ export function safeErrorFormatter (execution: Parameters<NonNullable<MercuriusO
   const formatted = mercurius.defaultErrorFormatter({ ...execution, errors: safe }, ctx)
   // graphql-jit leaves `data` out when it is null, so a field error's path tells too: errors raised before execution have none.
   const executed = 'data' in execution || execution.errors.some((err) => err.path !== undefined)
-  if (!executed) return { statusCode: formatted.statusCode, response: { errors: formatted.response.errors } }
+  if (!executed) {
+    // graphql-jit reports bad variable values here rather than before execution: the same request-error rule applies.
+    const requestErrors = safe.every((err) => err.originalError instanceof gatewayErrors.GraphQLValidation)
+    const status = requestErrors ? (wantsGraphQLResponse(ctx.reply.request) ? 400 : 200) : formatted.statusCode
+    return { statusCode: status, response: { errors: formatted.response.errors } }
+  }
   return { statusCode: 200, response: formatted.response }
 }
 
@@ -57,6 +63,41 @@ function toJSON (err: unknown): Record<string, unknown> {
     ? err
     : new GraphQLError((err as Error).message, { extensions: (err as { extensions?: Record<string, unknown> }).extensions })
   return graphqlError.toJSON() as unknown as Record<string, unknown>
+}
+
+/**
+ * A request error of graphql-js (syntax, validation, variable values) with
+ * the code every error carries, GRAPHQL_VALIDATION_FAILED; an error that has
+ * a code keeps it.
+ */
+function coded (err: unknown): unknown {
+  // graphql-jit's errors may come without `extensions`.
+  if (!(err instanceof GraphQLError) || err.extensions?.code !== undefined) return err
+  const validation = new gatewayErrors.GraphQLValidation(err.message)
+  return new GraphQLError(err.message, {
+    nodes: err.nodes,
+    source: err.source,
+    positions: err.positions,
+    path: err.path,
+    originalError: validation,
+    extensions: { ...(err.extensions ?? {}), code: validation.code }
+  })
+}
+
+/**
+ * The `errors` of a refused operation, as HTTP answers them (see
+ * graphqlErrorHandler below): request errors coded, coded gateway errors and
+ * 4xx as they are, anything else a generic internal error, logged.
+ */
+export function refusalErrors (err: unknown, log: FastifyBaseLogger): Array<Record<string, unknown>> {
+  const many = (err as { errors?: unknown }).errors
+  if (err instanceof GraphQLError || (Array.isArray(many) && many.length > 0)) {
+    return (err instanceof GraphQLError ? [err] : many as unknown[]).map((one) => toJSON(coded(one)))
+  }
+  const status = (err as { statusCode?: unknown }).statusCode
+  if (isGatewayError(err) || (typeof status === 'number' && status >= 400 && status < 500)) return [toJSON(err)]
+  log.error({ err }, 'unexpected error admitting a GraphQL operation')
+  return [toJSON(new gatewayErrors.Internal())]
 }
 
 /**
@@ -83,6 +124,8 @@ const GATEWAY_ERROR_CLASSES: ReadonlyArray<new (...args: never[]) => Error> = Ob
  */
 function isRequestError (error: RequestFailure): boolean {
   if (error.code === 'MER_ERR_GQL_VALIDATION') return true
+  // The wrong transport for the operation, not a wrong request: 400 whatever the media type.
+  if (error instanceof gatewayErrors.SubscriptionTransport) return false
   return error.statusCode === 400 && GATEWAY_ERROR_CLASSES.some((ErrorClass) => error instanceof ErrorClass)
 }
 
@@ -107,7 +150,7 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
   const malformed = error.validation !== undefined || request.validationError !== undefined
   const requestError = !malformed && isRequestError(error)
   if (error.code === 'MER_ERR_GQL_VALIDATION') {
-    errors = Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]
+    errors = (Array.isArray(error.errors) && error.errors.length > 0 ? error.errors : [error]).map(coded)
   } else if (error.code === 'MER_ERR_METHOD_NOT_ALLOWED') {
     // mercurius refuses a mutation (or subscription) by GET; coded and with Allow, as a PUT /graphql is.
     reply.header('allow', 'POST')

@@ -4,12 +4,13 @@ import mercurius from 'mercurius'
 import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import { buildResolvers } from './resolvers.js'
 import { mutationResolvers } from './mutations.js'
-import { conformGraphQLRoute } from './http.js'
-import { graphqlErrorHandler } from './errors.js'
+import { conformGraphQLRoute, refuseSubscriptionOverHttp } from './http.js'
+import { graphqlErrorHandler, refusalErrors } from './errors.js'
 import { addGraphqlLimits, graphqlSecurityOptions } from './limits.js'
 import { RESPONSE_CACHE_MAX_BYTES, ResponseCache, reuseResponses } from './response-cache.js'
 import { BatchAccounting, batchedRoute } from './batch.js'
-import { closeRefusedUpgrade, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
+import { closeRefusedUpgrade, subscriptionAdmission, subscriptionOptions, subscriptionResolvers } from './subscriptions.js'
+import { guardSubscriptionSockets } from './websocket.js'
 import { submitBodyLimitBytes } from '../config.js'
 import { errors } from '../errors.js'
 import { sendError, unrouted } from '../plugins/error-handler.js'
@@ -24,6 +25,8 @@ export const SCHEMA_PATH = new URL('../../schema/schema.graphql', import.meta.ur
 export const graphql = fp(async function graphql (app: FastifyInstance) {
   const limits = app.security.policy.graphql
   app.addHook('onRoute', conformGraphQLRoute('/graphql', closeRefusedUpgrade as onResponseHookHandler))
+  // Subscriptions meet the checks of HTTP requests, and the protocol's rules on ids (src/graphql/websocket.ts).
+  app.addHook('onRoute', guardSubscriptionSockets('/graphql', subscriptionAdmission(app, limits), refusalErrors))
   const { config, loader, now } = app.gateway
   // Mutations carry submit bodies: POST /graphql has the relay's body bound, wherever that is set.
   const submitBodyLimit = submitBodyLimitBytes(config)
@@ -52,6 +55,8 @@ export const graphql = fp(async function graphql (app: FastifyInstance) {
     subscription: subscriptionOptions(app.gateway.config)
   })
 
+  // Subscriptions run over WebSocket or SSE; over HTTP they are a client error, before any other check of variables.
+  app.graphql.addHook('preExecution', refuseSubscriptionOverHttp)
   // A method /graphql does not answer (PUT, DELETE...): 405 with Allow, as a GraphQL error like every refusal on /graphql.
   await app.register(async function wrongMethod (scope) {
     scope.setNotFoundHandler(function (request, reply) {

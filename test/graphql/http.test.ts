@@ -42,6 +42,30 @@ t.test('answers application/graphql-response+json in kind, with 400 and no data 
   t.notOk('data' in legacy.json())
 })
 
+t.test('a subscription over HTTP is a 400 that says where subscriptions run', async (t) => {
+  const { app, upstream } = await setup(t)
+  upstream.add({ id: '1' })
+  const expected = {
+    errors: [{
+      message: 'Subscriptions run over WebSocket at /graphql (graphql-transport-ws) or as Server-Sent Events at /v1/tasks/stream, not over HTTP POST',
+      extensions: { code: 'GW_ERR_SUBSCRIPTION_TRANSPORT' }
+    }]
+  }
+  for (const accept of ['application/json', 'application/graphql-response+json']) {
+    const res = await app.inject({ method: 'POST', url: '/graphql', headers: { accept }, payload: { query: 'subscription { taskUpdates(ids: ["1"]) { id } }' } })
+    t.equal(res.statusCode, 400, accept)
+    t.strictSame(res.json(), expected)
+  }
+  const named = 'query Q { task(id: "1") { id } } subscription S { taskUpdates(ids: ["1"]) { id } }'
+  const picked = await app.inject({ method: 'POST', url: '/graphql', payload: { query: named, operationName: 'S' } })
+  t.strictSame([picked.statusCode, picked.json()], [400, expected], 'the operation picked by name')
+  const asGraphQL = await app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/graphql' }, payload: 'subscription { taskUpdates(ids: ["1"]) { id } }' })
+  t.strictSame([asGraphQL.statusCode, asGraphQL.json()], [400, expected], 'an application/graphql body')
+  const query = await app.inject({ method: 'POST', url: '/graphql', payload: { query: named, operationName: 'Q' } })
+  t.strictSame([query.statusCode, query.json()], [200, { data: { task: { id: '1' } } }], 'the query of the same document runs')
+  t.equal(upstream.calls.length, 1)
+})
+
 t.test('a bad id among good ones is an error for its own item: 200 with the others\' data, whatever the media type', async (t) => {
   const { app, upstream } = await setup(t)
   upstream.add({ id: '1700000000000101', status: 'SUCCESS' })
@@ -70,9 +94,9 @@ t.test('every well-formed request is 200 under application/json; under graphql-r
     ['too deep', { query: '{ task(id: "1") { buttons { label } } }' }, 'GW_ERR_QUERY_TOO_COMPLEX'],
     ['too many fields', { query: '{ task(id: "1") { id status progress action prompt } }' }, 'GW_ERR_QUERY_TOO_COMPLEX'],
     ['a JSON AST for a query', { query: '{"kind":"Document","definitions":[]}' }, 'GW_ERR_BAD_REQUEST'],
-    ['a validation error', { query: '{ task(id: "1") { nope } }' }, undefined],
-    ['a syntax error', { query: '{ task(' }, undefined],
-    ['a variable of the wrong type', { query: 'query ($id: ID!) { task(id: $id) { id } }', variables: { id: true } }, undefined]
+    ['a validation error', { query: '{ task(id: "1") { nope } }' }, 'GRAPHQL_VALIDATION_FAILED'],
+    ['a syntax error', { query: '{ task(' }, 'GRAPHQL_VALIDATION_FAILED'],
+    ['a variable of the wrong type', { query: 'query ($id: ID!) { task(id: $id) { id } }', variables: { id: true } }, 'GRAPHQL_VALIDATION_FAILED']
   ]
   for (const [label, payload, code] of requests) {
     for (const [accept, status] of [[undefined, 200], ['application/json', 200], ['application/graphql-response+json', 400]] as const) {
