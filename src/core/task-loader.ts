@@ -3,7 +3,7 @@ import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
 import { isCreatedCode } from './task-rules.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
-import type { GatewayError } from '../errors.js'
+import { isUpstreamRefusal, type GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
 import type { UpstreamTask } from '../upstream/types.js'
 
@@ -30,9 +30,11 @@ export interface TaskLoaderOptions {
 
 /**
  * The one way every surface reaches tasks: reads go to the cache first, then
- * the batcher. When the batcher fails, a cached task that is past its
+ * the batcher. When the batcher fails (5xx, 429, timeout, connection error,
+ * unusable body, open breaker, overload), a cached task that is past its
  * freshness but still inside its stale window is served instead, marked
- * `stale` (stale-if-error). Submits and images are relayed to upstream as
+ * `stale` (stale-if-error, RFC 5861). Upstream refusing the credential
+ * (a 4xx other than 429) is never covered up that way. Submits and images are relayed to upstream as
  * they are; a submit also drops what the cache knows about the new id.
  */
 export class TaskLoader {
@@ -70,7 +72,8 @@ export class TaskLoader {
     try {
       return { task: await this.#batcher.load(id, scope), cache: 'miss', ageMs: 0 }
     } catch (err) {
-      if (entry?.task != null) {
+      // A refusal (401, 403, other 4xx) is an answer, not a failure: a stale copy would hide it.
+      if (entry?.task != null && !isUpstreamRefusal(err)) {
         this.#onCache?.('stale')
         return { task: entry.task, cache: 'stale', ageMs: this.#now() - entry.storedAt }
       }

@@ -3,6 +3,10 @@ import { GraphQLError } from 'graphql'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { errors as gatewayErrors, isGatewayError } from '../errors.js'
 import { GRAPHQL_RESPONSE_TYPE, wantsGraphQLResponse } from './http.js'
+import { fastifyErrorOf, JSON_MEDIA_TYPES } from '../http/errors.js'
+
+/** What POST /graphql parses. */
+const GRAPHQL_MEDIA_TYPES: readonly string[] = [...JSON_MEDIA_TYPES, 'application/graphql']
 
 /*
  * GraphQL error shaping, in one home: which errors a client may read, the
@@ -67,7 +71,8 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
     errors = [new gatewayErrors.Internal()]
     status = 500
   } else {
-    errors = [error]
+    // fastify's own refusals (body too large, media type, broken JSON) carry the gateway's codes here too.
+    errors = [fastifyErrorOf(error, request, GRAPHQL_MEDIA_TYPES) ?? error]
   }
   // A body or query string of the wrong shape is a malformed HTTP request, not a GraphQL one.
   if ((err as RequestFailure).validation !== undefined || request.validationError !== undefined) status = 400

@@ -14,7 +14,8 @@ const IMAGE_HEADERS = ['content-type', 'content-length', 'cache-control', 'etag'
 export default async function passthroughRoutes (app: FastifyInstance): Promise<void> {
   const { loader, config } = app.gateway
 
-  app.post<{ Params: { action: string }, Body: unknown }>('/mj/submit/:action', async function (request, reply) {
+  // Submits carry base64 images (describe, blend, imagine's base64Array): a bound of their own, SUBMIT_BODY_LIMIT_BYTES.
+  app.post<{ Params: { action: string }, Body: unknown }>('/mj/submit/:action', { bodyLimit: config.limits.submitBodyLimitBytes }, async function (request, reply) {
     const { action } = request.params
     if (!SUBMIT_ACTION.test(action)) throw new errors.BadRequest(`Unknown submit action ${JSON.stringify(action)}`)
     const { statusCode, body } = await loader.submit(action, request.body, request.scope)

@@ -275,9 +275,11 @@ t.test('real responses of every documented route and status match the document',
   res = await check('GET', '/v1/tasks', { url: '/v1/tasks?ids=1,bad!id' }, 400, 'list with a bad id')
   t.equal(res.json().code, 'GW_ERR_INVALID_ID')
   res = await check('POST', '/v1/tasks', { url: '/v1/tasks', ...raw('{"ids": [') }, 400, 'post list, not JSON')
-  t.equal(res.json().code, 'FST_ERR_CTP_INVALID_JSON_BODY')
-  await check('POST', '/v1/tasks', { url: '/v1/tasks', ...raw('<ids/>', 'application/xml') }, 415, 'post list, xml')
-  await check('POST', '/v1/tasks', { url: '/v1/tasks', ...huge }, 413, 'post list, too large')
+  t.equal(res.json().code, 'GW_ERR_BAD_REQUEST')
+  res = await check('POST', '/v1/tasks', { url: '/v1/tasks', ...raw('<ids/>', 'application/xml') }, 415, 'post list, xml')
+  t.equal(res.json().code, 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+  res = await check('POST', '/v1/tasks', { url: '/v1/tasks', ...huge }, 413, 'post list, too large')
+  t.equal(res.json().code, 'GW_ERR_BODY_TOO_LARGE')
   res = await check('GET', '/v1/tasks/{id}', { url: '/v1/tasks/1700000000000997' }, 404, 'one unknown task')
   t.equal(res.json().code, 'GW_ERR_TASK_NOT_FOUND')
   await check('GET', '/v1/tasks/{id}', { url: '/v1/tasks/bad!id' }, 400, 'one task, bad id')
@@ -328,6 +330,22 @@ t.test('real responses of every documented route and status match the document',
     await recover()
   }
 
+  // Pass-through: upstream refuses or rate limits the tenant's own key (401, 403, 429).
+  const tenant = await setup(t, { upstream: { auth: 'passthrough', key: undefined, retries: 0 } })
+  const withKey = (request: InjectOptions): InjectOptions => ({ ...request, headers: { ...request.headers, authorization: 'Bearer sk-tenant-0000000000000001' } })
+  const refusals = [
+    [401, 'UPSTREAM_UNAUTHORIZED', {}],
+    [403, 'UPSTREAM_FORBIDDEN', {}],
+    [429, 'UPSTREAM_CREDENTIAL_RATE_LIMITED', { 'retry-after': '30' }]
+  ] as const
+  for (const [status, code, headers] of refusals) {
+    for (const [method, path, request] of taskRoutes(String(status))) {
+      tenant.upstream.script({ kind: 'status', status, headers })
+      res = await check(method, path, withKey(request), status, `${method} ${path}, upstream ${status} on the tenant's key`, tenant.app)
+      t.equal(res.json().code, code)
+    }
+  }
+
   // Stale: the unfinished task has expired and upstream fails, so the cached copy is served, marked.
   clock.advance(5_000)
   const staleRoutes: Array<['GET' | 'POST', string, InjectOptions]> = [
@@ -354,7 +372,7 @@ t.test('real responses of every documented route and status match the document',
   // Operations.
   await check('GET', '/healthz', { url: '/healthz' }, 200, 'healthz')
   await check('GET', '/readyz', { url: '/readyz' }, 200, 'readyz')
-  app.gateway.readiness = () => ({ ready: false, reason: 'shutting down' })
+  app.gateway.readiness = () => ({ ready: false, reason: 'shutting down', breaker: { state: 'closed', retryInMs: 0 } })
   await check('GET', '/readyz', { url: '/readyz' }, 503, 'readyz, not ready')
   await check('GET', '/metrics', { url: '/metrics' }, 200, 'metrics')
 
@@ -370,7 +388,7 @@ t.test('real responses of every documented route and status match the document',
   // Relayed routes, in front of the simulator (the fake upstream only knows list-by-condition).
   const sim = await createSimulator()
   const simUrl = await sim.listen()
-  const relay = await buildApp({ upstream: { baseUrl: simUrl, key: DEFAULT_KEY, retries: 0, timeoutMs: 300 }, limits: { bodyLimitBytes: 1024 } }, { logger: false })
+  const relay = await buildApp({ upstream: { baseUrl: simUrl, key: DEFAULT_KEY, retries: 0, timeoutMs: 300 }, limits: { bodyLimitBytes: 1024, submitBodyLimitBytes: 4096 } }, { logger: false })
   t.teardown(async () => {
     await relay.close()
     await sim.close()
@@ -386,7 +404,10 @@ t.test('real responses of every documented route and status match the document',
   t.equal(res.json().code, 'GW_ERR_BAD_REQUEST')
   await check('POST', '/mj/submit/{action}', submit('unknown', {}), 404, 'submit, action upstream lacks', relay)
   await check('POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...raw('<x/>', 'application/xml') }, 415, 'submit, xml', relay)
-  await check('POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...json({ prompt: 'x'.repeat(2000) }) }, 413, 'submit, too large', relay)
+  res = await check('POST', '/mj/submit/{action}', submit('imagine', { prompt: 'a fox '.repeat(400) }), 200, 'submit past BODY_LIMIT_BYTES, inside SUBMIT_BODY_LIMIT_BYTES', relay)
+  t.equal(res.json().code, 1)
+  res = await check('POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...json({ prompt: 'x'.repeat(5000) }) }, 413, 'submit, too large', relay)
+  t.equal(res.json().code, 'GW_ERR_BODY_TOO_LARGE')
   sim.faults.add({ route: 'imagine', kind: 'malformed', body: 'html', times: 1 })
   res = await check('POST', '/mj/submit/{action}', submit('imagine', { prompt: 'a fox' }), 502, 'submit, html answer', relay)
   t.equal(res.json().code, 'UPSTREAM_BAD_RESPONSE')

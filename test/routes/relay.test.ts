@@ -2,7 +2,10 @@ import t, { type Test } from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { buildApp } from '../../src/app.js'
+import { normalizeConfig } from '../../src/config.js'
 import { startSimulator } from '../helpers/simulator.js'
+
+const buildDefaults = () => normalizeConfig().limits
 
 async function gatewayOnSimulator (t: Test) {
   const started = await startSimulator(t)
@@ -41,6 +44,34 @@ t.test('passes upstream refusals through with upstream\'s status and body', asyn
   const badAction = await app.inject({ method: 'POST', url: '/mj/submit/..%2Fadmin', payload: {} })
   t.equal(badAction.statusCode, 400)
   t.equal(badAction.json().code, 'GW_ERR_BAD_REQUEST')
+})
+
+t.test('a submit has its own body bound, SUBMIT_BODY_LIMIT_BYTES: images past BODY_LIMIT_BYTES go through, every other route keeps BODY_LIMIT_BYTES', async (t) => {
+  const started = await startSimulator(t)
+  const app = await buildApp({ upstream: { baseUrl: started.url, key: started.key }, limits: { submitBodyLimitBytes: 4 << 20 } }, { logger: false })
+  t.teardown(() => app.close())
+  t.equal(app.gateway.config.limits.bodyLimitBytes, 1 << 20, 'the default body bound')
+  t.equal(buildDefaults().submitBodyLimitBytes, 16 << 20, 'the default submit bound')
+
+  // Three images of 768 KiB each, base64: about 3 MiB, three times BODY_LIMIT_BYTES.
+  const image = `data:image/png;base64,${Buffer.alloc(768 << 10, 7).toString('base64')}`
+  const payload = JSON.stringify({ prompt: 'a fox, blended', base64Array: [image, image, image] })
+  t.ok(payload.length > 3 * (1 << 20), `a ${payload.length}-byte submit`)
+  const res = await app.inject({ method: 'POST', url: '/mj/submit/imagine', headers: { 'content-type': 'application/json' }, payload })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().code, 1, 'relayed and accepted upstream')
+  const relayed = started.sim.allCalls.filter((c) => c.route === 'imagine')
+  t.equal(relayed.length, 1, 'one submit reached upstream')
+
+  const over = JSON.stringify({ prompt: 'too much', base64Array: [image, image, image, image, image, image] })
+  const big = await app.inject({ method: 'POST', url: '/mj/submit/imagine', headers: { 'content-type': 'application/json' }, payload: over })
+  t.equal(big.statusCode, 413)
+  t.strictSame(big.json(), { statusCode: 413, code: 'GW_ERR_BODY_TOO_LARGE', error: 'Payload Too Large', message: `Request body is larger than this route's limit of ${4 << 20} bytes` })
+  t.equal(started.sim.allCalls.filter((c) => c.route === 'imagine').length, 1, 'nothing more reached upstream')
+
+  const read = await app.inject({ method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload })
+  t.equal(read.statusCode, 413, 'the same body on a read route is over BODY_LIMIT_BYTES')
+  t.equal(read.json().message, `Request body is larger than this route's limit of ${1 << 20} bytes`)
 })
 
 t.test('relays task images from upstream', async (t) => {
