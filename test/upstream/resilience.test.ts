@@ -56,14 +56,15 @@ t.test('500: 502 UPSTREAM_ERROR after a single call, never retried', async (t) =
   await answersAfterwards(t, app, '1', 1, () => upstream.calls.length)
 })
 
-t.test('4xx other than 429: never retried', async (t) => {
+t.test('4xx other than 429: never retried; a refused gateway key is named as such', async (t) => {
   const { app, upstream, sleeps } = await gateway(t)
   upstream.add({ id: '1' })
-  for (const status of [400, 401, 403, 404]) {
-    upstream.script({ kind: 'status', status })
+  const codes = { 400: 'UPSTREAM_ERROR', 401: 'UPSTREAM_KEY_REJECTED', 403: 'UPSTREAM_KEY_REJECTED', 404: 'UPSTREAM_ERROR' }
+  for (const [status, code] of Object.entries(codes)) {
+    upstream.script({ kind: 'status', status: Number(status) })
     const res = await get(app, '/v1/tasks/1')
     t.equal(res.statusCode, 502, `HTTP ${status} → 502`)
-    t.equal(res.json().code, 'UPSTREAM_ERROR')
+    t.equal(res.json().code, code, `HTTP ${status} → ${code}`)
   }
   t.equal(upstream.calls.length, 4, 'one call per lookup')
   t.same(sleeps, [])
