@@ -13,6 +13,7 @@ import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
 import { connectionErrorHandler } from './http/errors.js'
 import { createMetrics, metricsPlugin } from './plugins/metrics.js'
 import { watcherPlugin } from './plugins/watcher.js'
+import { demoLinks } from './plugins/demo-links.js'
 import { graphql } from './graphql/index.js'
 import { graphiql } from './graphql/graphiql.js'
 import streamRoutes from './routes/stream.js'
@@ -56,9 +57,11 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   await app.register(errorHandler)
   // First of the onRequest hooks: a request that arrives while the gateway closes costs nothing more.
   await app.register(lifecycle)
-  // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it.
+  // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it (idempotency keys).
   await app.register(redisPlugin, { config: config.redis })
   await app.register(tenancy, { mode: config.upstream.auth })
+  // Demo mode: the simulator's image links carry the address each client used; before the routes whose answers it rewrites.
+  if (deps.demo !== undefined) await app.register(demoLinks, { imageBase: deps.demo.imageBase })
   // Before every route, so a shed request costs one hook and no body parsing.
   await app.register(loadShedding, { ...config.load })
   // Before every route: headers, CORS, rate limit and client auth, all before a body is read.
@@ -80,7 +83,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   const { policy } = app.security
   await app.register(async function pages (scope) {
     await pageSecurityHeaders(scope, policy)
-    await scope.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds })
+    await scope.register(dashboardRoutes, { demoTaskIds: deps.demoTaskIds, demo: deps.demo })
     if (policy.pages.graphiql) await scope.register(graphiql, { defaultIds: deps.demoTaskIds ?? [] })
     if (policy.pages.docs) await scope.register(docsRoutes)
   })

@@ -10,6 +10,8 @@ import createError from '@fastify/error'
 export const errors = {
   Internal: createError('GW_ERR_INTERNAL', 'Internal Server Error', 500),
   RouteNotFound: createError('GW_ERR_ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  /** A known path asked with a method it does not answer; sent with `Allow`. */
+  MethodNotAllowed: createError('GW_ERR_METHOD_NOT_ALLOWED', '%s', 405),
   /** A 4xx raised by fastify or a plugin without a code of its own; the status is the original's. */
   Request: createError('GW_ERR_REQUEST', '%s', 400),
   BadRequest: createError('GW_ERR_BAD_REQUEST', '%s', 400),
@@ -24,11 +26,20 @@ export const errors = {
   Unauthenticated: createError('UNAUTHENTICATED', '%s', 401),
   RateLimited: createError('GW_ERR_RATE_LIMITED', 'Rate limit exceeded: %s', 429),
   QueryTooComplex: createError('GW_ERR_QUERY_TOO_COMPLEX', '%s', 400),
+  /** The code of a GraphQL request error (syntax, validation, variable values), as Apollo and its clients name it. */
+  GraphQLValidation: createError('GRAPHQL_VALIDATION_FAILED', '%s', 400),
+  SubscriptionTransport: createError('GW_ERR_SUBSCRIPTION_TRANSPORT', 'Subscriptions run over WebSocket at /graphql (graphql-transport-ws) or as Server-Sent Events at /v1/tasks/stream, not over HTTP %s', 400),
+  OriginNotAllowed: createError('GW_ERR_ORIGIN_NOT_ALLOWED', 'Origin %s may not open a WebSocket to this gateway: %s', 403),
+  /** Too many operations in one GraphQL batch; a size limit like the body's, hence 413. */
+  BatchTooLarge: createError('GW_ERR_BATCH_TOO_LARGE', 'A batch of %d GraphQL operations; at most %d allowed per request (GRAPHQL_MAX_BATCH)', 413),
   Overloaded: createError('GW_ERR_OVERLOADED', 'The gateway is overloaded: %s', 503),
   InvalidConfig: createError('GW_ERR_INVALID_CONFIG', '%s', 500),
   WatchTooManyIds: createError('GW_ERR_WATCH_TOO_MANY_IDS', 'Too many ids to watch: %d given, at most %d per stream (WATCH_MAX_IDS_PER_CONNECTION)', 400),
   WatchTooManyStreams: createError('GW_ERR_WATCH_TOO_MANY_STREAMS', 'Too many live streams: this client already has %d open, the most allowed (WATCH_MAX_CONNECTIONS_PER_CLIENT)', 429),
   WatchFull: createError('GW_ERR_WATCH_FULL', 'The gateway already watches its maximum of %d task ids (WATCH_MAX_IDS); try again later', 503),
+  IdempotencyKeyInvalid: createError('GW_ERR_IDEMPOTENCY_KEY_INVALID', 'Invalid idempotency key: %s', 400),
+  IdempotencyKeyInUse: createError('GW_ERR_IDEMPOTENCY_KEY_IN_USE', 'A submit with this idempotency key is still in progress; retry once it has been answered', 409),
+  IdempotencyKeyReused: createError('GW_ERR_IDEMPOTENCY_KEY_REUSED', 'This idempotency key was already used for a submit with a different body; use a new key for a new submit', 422),
   UpstreamError: createError('UPSTREAM_ERROR', 'Upstream call failed: %s', 502),
   UpstreamTimeout: createError('UPSTREAM_TIMEOUT', 'Upstream did not answer within %d ms', 504),
   UpstreamBadResponse: createError('UPSTREAM_BAD_RESPONSE', 'Upstream sent an unusable response: %s', 502),

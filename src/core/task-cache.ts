@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { isFinalStatus } from './task-rules.js'
-import type { UpstreamTask } from '../upstream/types.js'
+import type { StoredTask } from './stored-task.js'
 
 export interface TaskCacheOptions {
   maxEntries: number
@@ -15,7 +14,7 @@ export interface TaskCacheOptions {
 
 export interface CacheEntry {
   /** `null` records that upstream did not return this id. */
-  readonly task: UpstreamTask | null
+  readonly stored: StoredTask | null
   readonly storedAt: number
   readonly freshUntil: number
 }
@@ -46,19 +45,27 @@ export class TaskCache {
     return this.#lru?.get(partition + '\0' + id)
   }
 
+  /** The entry without touching its recency: for checks that are not reads. */
+  peek (partition: string, id: string): CacheEntry | undefined {
+    return this.#lru?.peek(partition + '\0' + id)
+  }
+
   isFresh (entry: CacheEntry, now = this.#opts.now()): boolean {
     return now < entry.freshUntil
   }
 
-  set (partition: string, id: string, task: UpstreamTask | null): void {
-    if (this.#lru === undefined) return
+  /** Stores an answer; returns the entry, or undefined when nothing is kept (cache off). */
+  set (partition: string, id: string, stored: StoredTask | null): CacheEntry | undefined {
+    if (this.#lru === undefined) return undefined
     const { now, ttlMs, finalTtlMs, notFoundTtlMs, staleMs } = this.#opts
-    const fresh = task === null ? notFoundTtlMs : isFinalStatus(task.status) ? finalTtlMs : ttlMs
+    const fresh = stored === null ? notFoundTtlMs : stored.final ? finalTtlMs : ttlMs
     // An unknown id has nothing worth serving stale.
-    const keep = task === null ? fresh : fresh + staleMs
-    if (keep <= 0) return
+    const keep = stored === null ? fresh : fresh + staleMs
+    if (keep <= 0) return undefined
     const storedAt = now()
-    this.#lru.set(partition + '\0' + id, { task, storedAt, freshUntil: storedAt + fresh }, { ttl: keep })
+    const entry: CacheEntry = { stored, storedAt, freshUntil: storedAt + fresh }
+    this.#lru.set(partition + '\0' + id, entry, { ttl: keep })
+    return entry
   }
 
   delete (partition: string, id: string): void {

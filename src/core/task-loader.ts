@@ -1,11 +1,15 @@
 import type { Dispatcher } from 'undici'
 import type { Batcher } from './batcher.js'
 import type { Scope } from './scope.js'
+import { ownerOf, type Idempotency, type SubmitAnswer, type SubmitOutcome } from './idempotency.js'
 import { isCreatedCode } from './task-rules.js'
 import type { CacheEntry, TaskCache } from './task-cache.js'
+
+/** The cache entry behind an answer: surfaces compare it by identity and read its freshness, nothing else. */
+export type { CacheEntry as LookupEntry } from './task-cache.js'
 import { isUpstreamRefusal, type GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
-import type { UpstreamTask } from '../upstream/types.js'
+import type { StoredTask } from './stored-task.js'
 
 /** Applies `fn` to a value that may or may not be a promise, without a promise when it is not. */
 export function whenLoaded<T, R> (value: T | Promise<T>, fn: (loaded: T) => R): R | Promise<R> {
@@ -15,17 +19,32 @@ export function whenLoaded<T, R> (value: T | Promise<T>, fn: (loaded: T) => R): 
 /** How a lookup was answered; REST puts it in `x-cache`. */
 export type CacheStatus = 'hit' | 'miss' | 'stale'
 
+/**
+ * An answer: the stored task (`null` when upstream does not know the id) and
+ * how fresh it is, or the error that stands for it. `entry` is the cache
+ * entry the answer is, when the cache holds it: a later lookup that finds the
+ * same entry object knows the task has not changed since.
+ */
 export type Lookup =
-  | { readonly task: UpstreamTask | null, readonly cache: CacheStatus, readonly ageMs: number, readonly error?: undefined }
-  | { readonly task?: undefined, readonly error: GatewayError, readonly cache?: undefined }
+  | { readonly stored: StoredTask | null, readonly cache: CacheStatus, readonly ageMs: number, readonly entry: CacheEntry | undefined, readonly error?: undefined }
+  | { readonly stored?: undefined, readonly error: GatewayError, readonly cache?: undefined, readonly entry?: undefined }
 
 export interface TaskLoaderOptions {
   cache: TaskCache
-  batcher: Batcher
+  batcher: Batcher<StoredTask>
   /** Relays submits and images, which are not batched reads. */
   upstream: Pick<UpstreamClient, 'submit' | 'image'>
   now: () => number
   onCache?: (status: CacheStatus) => void
+  /** Runs submits that carry an idempotency key; without it such a submit is refused. */
+  idempotency?: Idempotency
+}
+
+export interface SubmitOptions {
+  /** A key already checked by `checkIdempotencyKey`; undefined: an ordinary submit. */
+  readonly idempotencyKey?: string | undefined
+  /** The client key's identity (`key:<digest>`) when client keys are on: keys are scoped to it within the partition. */
+  readonly client?: string | undefined
 }
 
 /**
@@ -39,10 +58,11 @@ export interface TaskLoaderOptions {
  */
 export class TaskLoader {
   readonly #cache: TaskCache
-  readonly #batcher: Batcher
+  readonly #batcher: Batcher<StoredTask>
   readonly #upstream: Pick<UpstreamClient, 'submit' | 'image'>
   readonly #now: () => number
   readonly #onCache: ((status: CacheStatus) => void) | undefined
+  readonly #idempotency: Idempotency | undefined
 
   constructor (opts: TaskLoaderOptions) {
     this.#cache = opts.cache
@@ -50,6 +70,7 @@ export class TaskLoader {
     this.#upstream = opts.upstream
     this.#now = opts.now
     this.#onCache = opts.onCache
+    this.#idempotency = opts.idempotency
   }
 
   /**
@@ -62,7 +83,7 @@ export class TaskLoader {
     const now = this.#now()
     if (entry !== undefined && this.#cache.isFresh(entry, now)) {
       this.#onCache?.('hit')
-      return { task: entry.task, cache: 'hit', ageMs: now - entry.storedAt }
+      return { stored: entry.stored, cache: 'hit', ageMs: now - entry.storedAt, entry }
     }
     this.#onCache?.('miss')
     return this.#fetch(id, scope, entry)
@@ -70,12 +91,15 @@ export class TaskLoader {
 
   async #fetch (id: string, scope: Scope, entry: CacheEntry | undefined): Promise<Lookup> {
     try {
-      return { task: await this.#batcher.load(id, scope), cache: 'miss', ageMs: 0 }
+      const stored = await this.#batcher.load(id, scope)
+      // The batcher stored the answer before this lookup resumed; the entry is that answer unless it was evicted.
+      const fresh = this.#cache.get(scope.partition, id)
+      return { stored, cache: 'miss', ageMs: 0, entry: fresh?.stored === stored ? fresh : undefined }
     } catch (err) {
       // A refusal (401, 403, other 4xx) is an answer, not a failure: a stale copy would hide it.
-      if (entry?.task != null && !isUpstreamRefusal(err)) {
+      if (entry?.stored != null && !isUpstreamRefusal(err)) {
         this.#onCache?.('stale')
-        return { task: entry.task, cache: 'stale', ageMs: this.#now() - entry.storedAt }
+        return { stored: entry.stored, cache: 'stale', ageMs: this.#now() - entry.storedAt, entry }
       }
       return { error: err as GatewayError }
     }
@@ -83,19 +107,38 @@ export class TaskLoader {
 
   /**
    * Relays `POST /mj/submit/{action}`, never retried: a submit is not
-   * idempotent. A created task may be remembered as unknown from a lookup a
+   * idempotent. With an idempotency key it goes upstream at most once per key
+   * (src/core/idempotency.ts), and a repeat gets the stored answer, marked
+   * `replayed`. A created task may be remembered as unknown from a lookup a
    * moment ago; that memory is dropped so the next lookup asks upstream.
    */
-  async submit (action: string, body: unknown, scope: Scope): Promise<{ statusCode: number, body: unknown }> {
-    const answer = await this.#upstream.submit(action, JSON.stringify(body ?? {}), scope.credential)
-    const created = answer.body as { code?: unknown, result?: unknown } | null
-    if (isCreatedCode(created?.code) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)
-    return answer
+  async submit (action: string, body: unknown, scope: Scope, opts: SubmitOptions = {}): Promise<SubmitOutcome> {
+    const payload = body ?? {}
+    const send = (): Promise<SubmitAnswer> => this.#upstream.submit(action, JSON.stringify(payload), scope.credential)
+    let outcome: SubmitOutcome
+    if (opts.idempotencyKey === undefined) {
+      outcome = { ...await send(), replayed: false }
+    } else {
+      if (this.#idempotency === undefined) throw new Error('TaskLoader: an idempotency key was given but no idempotency store is configured')
+      outcome = await this.#idempotency.run({ owner: ownerOf(scope.partition, opts.client), action, key: opts.idempotencyKey, body: payload }, send)
+    }
+    const created = outcome.body as { code?: unknown, result?: unknown } | null
+    if (!outcome.replayed && isCreatedCode(created?.code) && typeof created?.result === 'string') this.#cache.delete(scope.partition, created.result)
+    return outcome
   }
 
   /** Relays a task's image; the caller streams the body. */
   image (id: string, scope: Scope): Promise<Dispatcher.ResponseData> {
     return this.#upstream.image(id, scope.credential)
+  }
+
+  /**
+   * True while `entry` is still the cache's fresh answer for the id: the task
+   * has not changed, expired or been evicted since a lookup returned it. An
+   * answer built from lookups (a GraphQL response) may be reused while this holds.
+   */
+  isCurrent (partition: string, id: string, entry: CacheEntry, now = this.#now()): boolean {
+    return now < entry.freshUntil && this.#cache.peek(partition, id) === entry
   }
 
   /** Lookups in request order; a repeated id shares one lookup. A plain array when every id was a fresh hit. */

@@ -337,10 +337,10 @@ export class Watcher {
       this.#failed(entry, lookup.error)
       return isCredentialAnswer(lookup.error) ? 'limited' : 'failed'
     }
-    if (lookup.task === null) {
+    if (lookup.stored === null) {
       if (++entry.misses >= this.#notFoundReads) this.#gone(entry, new errors.TaskNotFound(entry.id))
     } else {
-      this.#update(entry, lookup.task)
+      this.#update(entry, lookup.stored.task)
     }
     return 'ok'
   }

@@ -2,6 +2,14 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, isCredentialAnswer, type GatewayError } from '../errors.js'
 import { clientErrorOf, errorBody } from '../http/errors.js'
+import { RouteMethods } from '../http/route-methods.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The methods each registered path answers, for 405 rather than 404. */
+    routeMethods: RouteMethods
+  }
+}
 
 export function sendError (reply: FastifyReply, err: Pick<GatewayError, 'statusCode' | 'code' | 'message' | 'retryAfter'>): FastifyReply {
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
@@ -11,6 +19,19 @@ export function sendError (reply: FastifyReply, err: Pick<GatewayError, 'statusC
 /** fastify's `frameworkErrors`: a URL the router cannot read (bad percent-encoding, too long a parameter), coded like the rest. */
 export function frameworkErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return sendError(reply, clientErrorOf(err, request) ?? new errors.Internal())
+}
+
+/**
+ * The error for a request that no route took: 405 when its path answers
+ * other methods (with `Allow` set on the reply), else 404.
+ */
+export function unrouted (app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): GatewayError {
+  const path = request.url.split('?')[0]!
+  const allow = app.routeMethods.allowed(request.url)
+  // The method itself is allowed when a route passed the request on (a missing static file): that is a 404.
+  if (allow.length === 0 || allow.includes(request.method)) return new errors.RouteNotFound(request.method, path)
+  reply.header('allow', allow.join(', '))
+  return new errors.MethodNotAllowed(`Method ${request.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`)
 }
 
 /**
@@ -36,7 +57,12 @@ export const errorHandler = fp(async function errorHandler (app: FastifyInstance
     return sendError(reply, coded)
   })
 
+  // Registered first, so it sees every route the other plugins add.
+  const routeMethods = new RouteMethods(RouteMethods.configOf(app))
+  app.decorate('routeMethods', routeMethods)
+  app.addHook('onRoute', (route) => { routeMethods.add(route.method, route.url) })
+
   app.setNotFoundHandler(function (request, reply) {
-    return sendError(reply, new errors.RouteNotFound(request.method, request.url.split('?')[0]))
+    return sendError(reply, unrouted(app, request, reply))
   })
 }, { name: 'error-handler' })

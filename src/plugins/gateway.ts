@@ -2,8 +2,11 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../config.js'
 import { Batcher } from '../core/batcher.js'
+import type { StoredTask } from '../core/stored-task.js'
 import { TaskCache } from '../core/task-cache.js'
 import { TaskLoader } from '../core/task-loader.js'
+import { Idempotency, type StoreOperation } from '../core/idempotency.js'
+import { MemoryIdempotencyStore, RedisIdempotencyStore } from '../core/idempotency-stores.js'
 import { UpstreamClient } from '../upstream/client.js'
 import { CircuitBreaker, type BreakerState } from '../upstream/breaker.js'
 import { taskFetcher } from '../upstream/fetch-tasks.js'
@@ -22,8 +25,10 @@ export interface Readiness {
 export interface Gateway {
   readonly config: GatewayConfig
   readonly loader: TaskLoader
-  readonly batcher: Batcher
+  readonly batcher: Batcher<StoredTask>
   readonly cache: TaskCache
+  /** The app's clock (injectable for tests). */
+  readonly now: () => number
   /** `breaker.state` is 'closed', 'open' or 'half-open'. */
   readonly breaker: CircuitBreaker
   readiness (): Readiness
@@ -43,6 +48,18 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** Set in demo mode: the embedded simulator's seeded task ids, shown by GraphiQL and the dashboard. */
   demoTaskIds?: readonly string[]
+  /** Set in demo mode: the embedded simulator's keep-alive tasks and image links. */
+  demo?: DemoDeps
+}
+
+/** What the gateway's surfaces know of the demo simulator (src/demo.ts). */
+export interface DemoDeps {
+  /** The simulator's image links start with `<imageBase>/mj/image/`; HTTP answers carry the client's own address instead. */
+  readonly imageBase: string
+  /** The tasks the simulator started to keep the demo moving, newest first; asking counts as someone watching. */
+  recentTaskIds (): readonly string[]
+  /** How often the dashboard asks for them; 5 s unless set. */
+  readonly pollMs?: number
 }
 
 /**
@@ -55,6 +72,35 @@ export function readinessOf (phase: Phase, breaker: CircuitBreaker): Readiness {
   const { state, retryInMs, reason } = breaker.snapshot
   const report = reason === undefined ? { state, retryInMs } : { state, retryInMs, reason }
   return phase === 'serving' ? { ready: true, breaker: report } : { ready: false, reason: phase, breaker: report }
+}
+
+const STORE_FAILURES: Readonly<Record<StoreOperation, string>> = {
+  claim: 'Redis failed on an idempotency key: the key is kept in this replica\'s memory only',
+  complete: 'Redis failed to store a submit\'s answer: it is kept in this replica\'s memory only',
+  release: 'Redis failed to release an idempotency key: it stays taken until its lease ends'
+}
+
+/** An in-flight marker outlives the submit's deadline by this much, so only a crashed request's marker ever expires. */
+const LEASE_MARGIN_MS = 5_000
+
+/**
+ * Idempotency keys in Redis when the shared tier is configured, so every
+ * replica honours a key; in this process's memory otherwise, and while Redis
+ * is down (a retry is then recognised only by the replica that saw the key).
+ */
+function idempotencyFor (app: FastifyInstance, config: GatewayConfig, now: () => number): Idempotency {
+  const memory = new MemoryIdempotencyStore({ maxEntries: config.idempotency.maxEntries, now })
+  const shared = app.redis
+  const log = app.log.child({ component: 'idempotency' })
+  return new Idempotency({
+    store: shared === undefined ? memory : new RedisIdempotencyStore(shared.client, shared.prefix),
+    fallback: shared === undefined ? undefined : memory,
+    ttlMs: config.idempotency.ttlMs,
+    leaseMs: config.upstream.timeoutMs + LEASE_MARGIN_MS,
+    onStoreError: (err: unknown, operation: StoreOperation) => {
+      log.warn({ operation, reason: (err as Error).message }, STORE_FAILURES[operation])
+    }
+  })
 }
 
 /**
@@ -84,13 +130,14 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     onBatch: metrics?.onBatch,
     onObserverError: (err) => app.log.error({ err }, 'a batch observer failed')
   })
-  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache })
+  const loader = new TaskLoader({ cache, batcher, upstream, now, onCache: metrics?.onCache, idempotency: idempotencyFor(app, config, now) })
 
   app.decorate('gateway', {
     config,
     loader,
     batcher,
     cache,
+    now,
     breaker,
     readiness: () => readinessOf(app.phase, breaker)
   } satisfies Gateway)
@@ -100,4 +147,4 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     batcher.close()
     await upstream.close()
   })
-}, { name: 'gateway', dependencies: ['lifecycle'] })
+}, { name: 'gateway', dependencies: ['lifecycle', 'redis'] })

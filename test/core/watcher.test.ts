@@ -7,6 +7,9 @@ import type { UpstreamTask } from '../../src/upstream/types.js'
 import { taskVersion } from '../../src/core/task-identity.js'
 import { NOT_FOUND_GRACE_MS, Watcher, type WatchEvent, type WatcherOptions, type WatchTimers } from '../../src/core/watcher.js'
 import { ManualClock } from '../helpers/gateway.js'
+import { StoredTask } from '../../src/core/stored-task.js'
+
+const storedOf = (task: UpstreamTask | undefined): StoredTask | null => task === undefined ? null : StoredTask.from(task)
 import { startSimulator } from '../helpers/simulator.js'
 
 const SCOPE: Scope = { partition: 'shared', credential: undefined }
@@ -24,9 +27,16 @@ class FakeTimers implements WatchTimers {
   clearTimeout (handle: unknown): void { this.pending.delete(handle as number) }
 }
 
-/** A loader over a map of tasks: `null` for unknown ids, an error while `failing` is set; `hold()` keeps the next read in flight. */
+/** A stored row whose text does not parse: reading its task throws, as a bug in the store would make it. */
+const unreadable = (): StoredTask => new (StoredTask as unknown as new (raw: string, rest: string, final: boolean) => StoredTask)('{"id":"b",', '{"id":"b",', false)
+
+/**
+ * A loader over a map of tasks: `null` for unknown ids, an error while `failing` is set, an unreadable
+ * row for the ids in `broken`; `hold()` keeps the next read in flight.
+ */
 class FakeLoader {
   readonly tasks = new Map<string, UpstreamTask>()
+  readonly broken = new Set<string>()
   readonly calls: string[][] = []
   failing: Error | undefined
   #held: Promise<void> | undefined
@@ -43,7 +53,7 @@ class FakeLoader {
     if (held !== undefined) await held
     return ids.map((id): Lookup => this.failing !== undefined
       ? { error: this.failing as never }
-      : { task: this.tasks.get(id) ?? null, cache: 'miss', ageMs: 0 })
+      : { stored: this.broken.has(id) ? unreadable() : storedOf(this.tasks.get(id)), cache: 'miss', ageMs: 0, entry: undefined })
   }
 }
 
@@ -251,9 +261,9 @@ t.test('a task that breaks processing fails that id alone: the ids after it in t
   const onUnhandled = (err: unknown): void => { unhandled.push(err) }
   process.on('unhandledRejection', onUnhandled)
   t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
-  // A BigInt cannot be serialized: computing the version of `b` throws.
+  // The stored text of `b` does not parse: reading its task throws.
   loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '10%' })
-  loader.tasks.set('b', { id: 'b', status: 'IN_PROGRESS', progress: '10%', size: 1n })
+  loader.broken.add('b')
   loader.tasks.set('c', { id: 'c', status: 'IN_PROGRESS', progress: '10%' })
   const c = collect()
   watcher.watch({ ids: ['a', 'b', 'c'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
@@ -268,6 +278,7 @@ t.test('a task that breaks processing fails that id alone: the ids after it in t
   t.equal(logged.length, 1, 'logged once per failure, not once per tick')
   t.strictSame(loader.calls.at(-1), ['a', 'b', 'c'], 'no id left marked as loading')
 
+  loader.broken.delete('b')
   loader.tasks.set('b', { id: 'b', status: 'SUCCESS', progress: '100%' })
   loader.tasks.set('c', { id: 'c', status: 'SUCCESS', progress: '100%' })
   await watcher.tick()

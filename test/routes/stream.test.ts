@@ -136,6 +136,22 @@ t.test('a stream: current states, then changes once each, then done', async (t) 
   t.equal(h.app.watcher.stats.ids, 0)
 })
 
+t.test('task events read a "" time as null, as every /v1/tasks route; ids may repeat the key', async (t) => {
+  const { app, upstream } = await setup(t)
+  upstream.add(
+    { id: '51', status: 'SUCCESS', submitTime: '', startTime: 1_700_000_000_000, finishTime: '', buttons: null, properties: null },
+    { id: '52', status: 'FAILURE', submitTime: 0, startTime: '', finishTime: 0 })
+  // Both tasks are final: the stream sends their states and `done`, then ends.
+  const res = await app.inject('/v1/tasks/stream?ids=51&ids=52')
+  t.equal(res.statusCode, 200)
+  const tasks = [...res.body.matchAll(/^event: task\nid: .*\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!))
+  t.strictSame(tasks.map((task) => [task.id, task.submitTime, task.startTime, task.finishTime]),
+    [['51', null, 1_700_000_000_000, null], ['52', 0, null, 0]])
+  t.match(res.body, /event: done\n/)
+  const dropIn = await app.inject('/mj/task/51/fetch')
+  t.strictSame([dropIn.json().submitTime, dropIn.json().finishTime], ['', ''], 'the cached row is unchanged')
+})
+
 t.test('heartbeat comments keep an idle stream alive', async (t) => {
   const h = await harness(t, { watch: { heartbeatMs: 100 } })
   const id = h.started.sim.createTask(h.started.key, { prompt: 'idle' })

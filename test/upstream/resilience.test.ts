@@ -303,7 +303,7 @@ t.test('duplicate entries: the first wins, one result per id', async (t) => {
   t.same(upstream.calls[0]!.ids, ['1', '2'], 'a repeated id is asked for once')
   t.same(sleeps, [])
   t.match(logs.entries().filter((e) => e.component === 'upstream' && e.level === 40), [{ duplicates: 2 }])
-  t.equal(app.gateway.cache.get('shared', '1')?.task?.status, 'SUCCESS', 'the cache holds the first entry')
+  t.equal(app.gateway.cache.get('shared', '1')?.stored?.task.status, 'SUCCESS', 'the cache holds the first entry')
   upstream.add({ id: '3' })
   await answersAfterwards(t, app, '3', 1, () => upstream.calls.length)
 })
