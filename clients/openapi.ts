@@ -149,7 +149,9 @@ export interface paths {
          *     (a 503 stays `503 UPSTREAM_UNAVAILABLE`, with upstream's
          *     `Retry-After`), no answer within `UPSTREAM_TIMEOUT_MS` is
          *     `504 UPSTREAM_TIMEOUT`. After a successful submit (codes 1, 21, 22)
-         *     the next lookup of the new id always asks upstream.
+         *     the next lookup of the new id always asks upstream. The body may be
+         *     up to `SUBMIT_BODY_LIMIT_BYTES` (default 16 MiB, room for base64
+         *     images), not `BODY_LIMIT_BYTES`.
          *
          *     **Idempotency keys** (IETF draft "The Idempotency-Key HTTP Header
          *     Field"). With `Idempotency-Key`, the first submit goes upstream and
@@ -226,7 +228,11 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description 200 when the gateway should receive traffic, 503 (with a reason) when not.
+         * @description Describes this instance: 200 whenever it can serve, an upstream outage
+         *     included (with the circuit breaker open it serves stale copies or fails
+         *     fast; every replica sees the same outage). `breaker` carries the
+         *     breaker's state, and why it opened. 503 only while starting or
+         *     shutting down (and while load is shed, with `GW_ERR_OVERLOADED`).
          */
         get: operations["readyz"];
         put?: never;
@@ -354,8 +360,8 @@ export interface components {
         GatewayError: {
             statusCode: number;
             /**
-             * @description `GW_ERR_*` for the gateway's own errors, `UPSTREAM_*` for failures
-             *     caused by CometAPI, `FST_ERR_*` for HTTP-level request errors, and
+             * @description `GW_ERR_*` for the gateway's own errors (HTTP-level request errors
+             *     included), `UPSTREAM_*` for failures and refusals from CometAPI, and
              *     `UNAUTHENTICATED`.
              * @example GW_ERR_INVALID_ID
              * @example UPSTREAM_TIMEOUT
@@ -379,13 +385,19 @@ export interface components {
         };
         Readiness: {
             ready: boolean;
-            reason?: string;
-            /** @description The upstream circuit breaker, when it is not closed. */
-            breaker?: {
+            /**
+             * @description Why the instance is not ready; absent when it is.
+             * @enum {string}
+             */
+            reason?: "starting" | "shutting down";
+            /** @description The upstream circuit breaker. Information only; it never makes the instance unready. */
+            breaker: {
                 /** @enum {string} */
                 state: "closed" | "open" | "half-open";
                 /** @description Milliseconds until the next probe call to upstream; 0 unless open. */
                 retryInMs: number;
+                /** @description The failures that opened it; absent while closed. */
+                reason?: string;
             };
         };
         /** @description Upstream's answer to a submit. */
@@ -432,8 +444,8 @@ export interface components {
         };
         /**
          * @description The request is malformed: missing `ids`, an invalid id
-         *     (`GW_ERR_INVALID_ID`), too many ids (`GW_ERR_TOO_MANY_IDS`), a body that
-         *     fails validation (`GW_ERR_BAD_REQUEST`) or is not JSON (`FST_ERR_CTP_*`).
+         *     (`GW_ERR_INVALID_ID`), too many ids (`GW_ERR_TOO_MANY_IDS`), or a body
+         *     that fails validation, is empty or is not JSON (`GW_ERR_BAD_REQUEST`).
          */
         BadRequest: {
             headers: {
@@ -568,24 +580,41 @@ export interface components {
                 };
             };
         };
-        /** @description `UPSTREAM_AUTH=passthrough` and no `Authorization: Bearer <CometAPI key>` was sent. */
+        /**
+         * @description No valid credential: `UPSTREAM_AUTH=passthrough` and no
+         *     `Authorization: Bearer <CometAPI key>` was sent, or a client key is
+         *     missing or wrong (`UNAUTHENTICATED`); or, under pass-through, upstream
+         *     refused the client's own CometAPI key (`UPSTREAM_UNAUTHORIZED`, with
+         *     upstream's description, never served from a stale copy).
+         */
         Unauthorized: {
+            headers: {
+                /** @description `Bearer realm="gateway"` or `Bearer realm="cometapi"` (with `error="invalid_token"` when upstream refused the key). */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["GatewayError"];
+            };
+        };
+        /** @description Under pass-through, upstream refused access with the client's own CometAPI key (`UPSTREAM_FORBIDDEN`). */
+        Forbidden: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
                 /**
                  * @example {
-                 *       "statusCode": 401,
-                 *       "code": "UNAUTHENTICATED",
-                 *       "error": "Unauthorized",
-                 *       "message": "UPSTREAM_AUTH=passthrough: send your CometAPI key as Authorization: Bearer <key>"
+                 *       "statusCode": 403,
+                 *       "code": "UPSTREAM_FORBIDDEN",
+                 *       "error": "Forbidden",
+                 *       "message": "Upstream refused access with your credential: HTTP 403: access denied"
                  *     }
                  */
                 "application/json": components["schemas"]["GatewayError"];
             };
         };
-        /** @description The body is larger than `BODY_LIMIT_BYTES` (default 1 MiB). */
+        /** @description The body is larger than `BODY_LIMIT_BYTES` (default 1 MiB), or on `/mj/submit/*` (and `POST /graphql`, whose mutations carry submits) than `SUBMIT_BODY_LIMIT_BYTES` (default 16 MiB). */
         PayloadTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -594,15 +623,15 @@ export interface components {
                 /**
                  * @example {
                  *       "statusCode": 413,
-                 *       "code": "FST_ERR_CTP_BODY_TOO_LARGE",
+                 *       "code": "GW_ERR_BODY_TOO_LARGE",
                  *       "error": "Payload Too Large",
-                 *       "message": "Request body is too large"
+                 *       "message": "Request body is larger than this route's limit of 1048576 bytes"
                  *     }
                  */
                 "application/json": components["schemas"]["GatewayError"];
             };
         };
-        /** @description The body is not `application/json`. */
+        /** @description The body is not `application/json`; the message names the type sent and the type accepted. */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -611,9 +640,9 @@ export interface components {
                 /**
                  * @example {
                  *       "statusCode": 415,
-                 *       "code": "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+                 *       "code": "GW_ERR_UNSUPPORTED_MEDIA_TYPE",
                  *       "error": "Unsupported Media Type",
-                 *       "message": "Unsupported Media Type: application/xml"
+                 *       "message": "Unsupported Media Type: \"application/xml\"; send application/json"
                  *     }
                  */
                 "application/json": components["schemas"]["GatewayError"];
@@ -621,7 +650,10 @@ export interface components {
         };
         /**
          * @description Upstream failed (`UPSTREAM_ERROR`: an error status or no connection;
-         *     `UPSTREAM_BAD_RESPONSE`: an unreadable answer) and no stale copy could be served.
+         *     `UPSTREAM_BAD_RESPONSE`: an unreadable answer, or a task nested too
+         *     deep) and no stale copy could be served; or upstream refused the
+         *     gateway's own `COMETAPI_KEY` (`UPSTREAM_KEY_REJECTED`, an outage for
+         *     the operator to fix, never served stale).
          */
         BadGateway: {
             headers: {
@@ -640,10 +672,12 @@ export interface components {
             };
         };
         /**
-         * @description Upstream is rate limiting (`UPSTREAM_RATE_LIMITED`) or answered a
-         *     relayed call with 503 (`UPSTREAM_UNAVAILABLE`), the circuit breaker is failing calls fast
-         *     after repeated upstream failures (`UPSTREAM_CIRCUIT_OPEN`), or the
-         *     gateway is overloaded (`GW_ERR_OVERLOADED`).
+         * @description Upstream is rate limiting (`UPSTREAM_RATE_LIMITED`) or unreachable, or
+         *     answered a relayed call with 503 (`UPSTREAM_UNAVAILABLE`), the circuit
+         *     breaker is failing calls fast after repeated upstream failures
+         *     (`UPSTREAM_CIRCUIT_OPEN`), the gateway is overloaded
+         *     (`GW_ERR_OVERLOADED`), or it is shutting down (`GW_ERR_SHUTTING_DOWN`,
+         *     on a connection opened before).
          */
         ServiceUnavailable: {
             headers: {
@@ -662,21 +696,19 @@ export interface components {
                 "application/json": components["schemas"]["GatewayError"];
             };
         };
-        /** @description `RATE_LIMIT_MAX` requests in the window were used up (`GW_ERR_RATE_LIMITED`). */
+        /**
+         * @description `RATE_LIMIT_MAX` requests in the window were used up
+         *     (`GW_ERR_RATE_LIMITED`); or, under pass-through, upstream is rate
+         *     limiting the client's own CometAPI key
+         *     (`UPSTREAM_CREDENTIAL_RATE_LIMITED`), after the gateway's own retries,
+         *     with upstream's `Retry-After`, or 1 when it sent none.
+         */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "statusCode": 429,
-                 *       "code": "GW_ERR_RATE_LIMITED",
-                 *       "error": "Too Many Requests",
-                 *       "message": "Rate limit exceeded: at most 100 requests per 60 s; retry in 42 seconds"
-                 *     }
-                 */
                 "application/json": components["schemas"]["GatewayError"];
             };
         };
@@ -800,6 +832,7 @@ export interface operations {
             200: components["responses"]["TaskList"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
@@ -834,6 +867,7 @@ export interface operations {
             200: components["responses"]["TaskList"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -959,6 +993,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             /** @description Upstream has no task with this id (for this credential). */
             404: {
                 headers: {
@@ -1055,6 +1090,7 @@ export interface operations {
             };
             400: components["responses"]["DropInBadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -1093,6 +1129,7 @@ export interface operations {
             };
             400: components["responses"]["DropInBadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1248,15 +1285,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "ready": true
-                     *     }
-                     */
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Not ready; `reason` says why. */
+            /** @description Not ready; `reason` says why (`starting`, `shutting down`). */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1265,7 +1297,11 @@ export interface operations {
                     /**
                      * @example {
                      *       "ready": false,
-                     *       "reason": "shutting down"
+                     *       "reason": "shutting down",
+                     *       "breaker": {
+                     *         "state": "closed",
+                     *         "retryInMs": 0
+                     *       }
                      *     }
                      */
                     "application/json": components["schemas"]["Readiness"];

@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto'
 import { normalizeConfig, type GatewayOptions } from './config.js'
 import { loggerOptions } from './logging.js'
 import { gatewayCore, type AppDeps } from './plugins/gateway.js'
-import { socketReaper } from './plugins/shutdown.js'
+import { lifecycle } from './plugins/shutdown.js'
 import { redisPlugin } from './plugins/redis.js'
 import { loadShedding } from './plugins/load-shedding.js'
 import { tenancy } from './plugins/tenancy.js'
 import { security } from './plugins/security.js'
 import { pageSecurityHeaders } from './security/browser.js'
-import { errorHandler } from './plugins/error-handler.js'
+import { errorHandler, frameworkErrorHandler } from './plugins/error-handler.js'
+import { connectionErrorHandler } from './http/errors.js'
 import { createMetrics, metricsPlugin } from './plugins/metrics.js'
 import { watcherPlugin } from './plugins/watcher.js'
 import { demoLinks } from './plugins/demo-links.js'
@@ -31,6 +32,7 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
   // Unique across restarts and instances for log correlation, and cheaper than a UUID per request.
   const bootId = randomUUID().slice(0, 8)
   let requests = 0
+  const { requestTimeoutMs } = config.limits
   const app = Fastify({
     logger: deps.logger ?? loggerOptions(config.logLevel),
     bodyLimit: config.limits.bodyLimitBytes,
@@ -39,10 +41,22 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
     requestIdHeader: 'x-request-id',
     genReqId: () => `${bootId}-${(++requests).toString(36)}`,
     routerOptions: { maxParamLength: 1024 },
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // A request (headers and body) must arrive within REQUEST_TIMEOUT_MS. Node checks the deadlines
+    // every connectionsCheckingInterval (30 s by default, which would double a 30 s timeout), and
+    // refuses a headersTimeout above requestTimeout. A request that has arrived is past both: live
+    // streams and upgraded WebSockets stay open.
+    requestTimeout: requestTimeoutMs,
+    http: { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.ceil(requestTimeoutMs / 10) },
+    // Timeouts, oversized headers and malformed request lines get a coded JSON body too.
+    clientErrorHandler: connectionErrorHandler(requestTimeoutMs),
+    frameworkErrors: frameworkErrorHandler,
+    // Requests that arrive while closing get a coded 503 from the lifecycle plugin, not fastify's uncoded one.
+    return503OnClosing: false
   })
   await app.register(errorHandler)
-  await app.register(socketReaper)
+  // First of the onRequest hooks: a request that arrives while the gateway closes costs nothing more.
+  await app.register(lifecycle)
   // The shared tier (REDIS_URL) before the rate limit and the core, which keep their state in it (idempotency keys).
   await app.register(redisPlugin, { config: config.redis })
   await app.register(tenancy, { mode: config.upstream.auth })

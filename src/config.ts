@@ -57,6 +57,8 @@ export interface GatewayConfig {
     readonly maxIdsPerRequest: number
     readonly maxIdLength: number
     readonly bodyLimitBytes: number
+    readonly submitBodyLimitBytes: number
+    readonly requestTimeoutMs: number
   }
   /** Client auth, rate limit and CORS; parsed and checked by src/security/policy.ts. */
   readonly security: {
@@ -157,7 +159,9 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'CACHE_MAX_ENTRIES', path: ['cache', 'maxEntries'], rule: int(1, 10_000_000), default: 10_000, doc: 'Bound of the LRU task cache.' },
   { env: 'MAX_IDS_PER_REQUEST', path: ['limits', 'maxIdsPerRequest'], rule: int(1, 100_000), default: 500, doc: 'Most ids one request may ask for.' },
   { env: 'MAX_ID_LENGTH', path: ['limits', 'maxIdLength'], rule: int(1, 1024), default: 64, doc: 'Longest accepted task id.' },
-  { env: 'BODY_LIMIT_BYTES', path: ['limits', 'bodyLimitBytes'], rule: int(1024, 1 << 30), default: 1 << 20, doc: 'Largest request body; more gets 413.' },
+  { env: 'BODY_LIMIT_BYTES', path: ['limits', 'bodyLimitBytes'], rule: int(1024, 1 << 30), default: 1 << 20, doc: 'Largest request body on every route but `/mj/submit/*` and `POST /graphql`; more gets 413 `GW_ERR_BODY_TOO_LARGE`.' },
+  { env: 'SUBMIT_BODY_LIMIT_BYTES', path: ['limits', 'submitBodyLimitBytes'], rule: int(1024, 1 << 30), default: 16 << 20, doc: 'Largest body of a relayed `/mj/submit/*` and of `POST /graphql` (mutations), whose `base64Array` carries images: 16 MiB fits a `blend` of five 2 MiB images or a `describe` of one 10 MiB image, base64 included; more gets 413.' },
+  { env: 'REQUEST_TIMEOUT_MS', path: ['limits', 'requestTimeoutMs'], rule: int(100, 600_000), default: 30_000, doc: 'Longest a client may take to send a whole request, headers and body; a slower one is cut with 408 `GW_ERR_REQUEST_TIMEOUT`, at most a tenth later. Live streams (SSE, WebSocket) are not affected once open.' },
   { env: 'GATEWAY_API_KEYS', path: ['security', 'apiKeys'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated client keys (16+ characters each). When set, every route but `/healthz` and `/readyz` needs one. Never logged.' },
   { env: 'RATE_LIMIT_MAX', path: ['security', 'rateLimitMax'], rule: int(1, 1_000_000_000), default: undefined, doc: 'Requests per client key (per IP address without one) per window; more get 429. Unset: no rate limit.' },
   { env: 'RATE_LIMIT_WINDOW_MS', path: ['security', 'rateLimitWindowMs'], rule: int(1000, DAY), default: 60_000, doc: 'Window of `RATE_LIMIT_MAX`.' },
@@ -184,12 +188,12 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
 ] as const satisfies readonly Setting[])
 
 /**
- * The body bound of every route that carries a submit: the relay
- * (`POST /mj/submit/:action`) and `POST /graphql` (mutations). Both read it
- * from here, so a bound of their own for submits changes in one place.
+ * The body bound of every route that carries a submit, SUBMIT_BODY_LIMIT_BYTES:
+ * the relay (`POST /mj/submit/:action`) and `POST /graphql` (mutations), whose
+ * `base64Array` carries images. Both read it from here.
  */
 export function submitBodyLimitBytes (config: GatewayConfig): number {
-  return config.limits.bodyLimitBytes
+  return config.limits.submitBodyLimitBytes
 }
 
 /** Options as callers (tests, embedders) pass them: any subset of the config. */

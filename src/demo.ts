@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { errors } from './errors.js'
 import type { AppDeps } from './plugins/gateway.js'
 import { createSimulator, SEED_TASK_IDS, type Simulator, type SimulatorOptions } from './simulator/index.js'
 
@@ -10,6 +11,19 @@ import { createSimulator, SEED_TASK_IDS, type Simulator, type SimulatorOptions }
 export function isDemoMode (env: NodeJS.ProcessEnv): boolean {
   const set = (name: string): boolean => env[name] !== undefined && env[name] !== ''
   return !set('COMETAPI_KEY') && !set('COMETAPI_BASE_URL') && env.UPSTREAM_AUTH !== 'passthrough'
+}
+
+/**
+ * Whether to start in demo mode. Production never does: there an unset key
+ * and base URL is a secret mount that failed, and the simulator would serve
+ * made-up tasks and accept submits as if they were real. Throws then.
+ */
+export function wantsDemoMode (env: NodeJS.ProcessEnv, production: boolean): boolean {
+  if (!isDemoMode(env)) return false
+  if (production) {
+    throw new errors.InvalidConfig('NODE_ENV=production with neither COMETAPI_KEY nor COMETAPI_BASE_URL set: refusing to start, as demo mode would serve made-up tasks. Set COMETAPI_KEY (and COMETAPI_BASE_URL for a proxy), or UPSTREAM_AUTH=passthrough.')
+  }
+  return true
 }
 
 export interface DemoUpstream {

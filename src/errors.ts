@@ -15,6 +15,11 @@ export const errors = {
   /** A 4xx raised by fastify or a plugin without a code of its own; the status is the original's. */
   Request: createError('GW_ERR_REQUEST', '%s', 400),
   BadRequest: createError('GW_ERR_BAD_REQUEST', '%s', 400),
+  BodyTooLarge: createError('GW_ERR_BODY_TOO_LARGE', '%s', 413),
+  UnsupportedMediaType: createError('GW_ERR_UNSUPPORTED_MEDIA_TYPE', '%s', 415),
+  RequestTimeout: createError('GW_ERR_REQUEST_TIMEOUT', 'The request did not arrive in full within %d ms (REQUEST_TIMEOUT_MS)', 408),
+  HeadersTooLarge: createError('GW_ERR_HEADERS_TOO_LARGE', 'The request headers are larger than the server accepts', 431),
+  ShuttingDown: createError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down: retry, and another instance will answer', 503),
   InvalidId: createError('GW_ERR_INVALID_ID', '%s', 400),
   TooManyIds: createError('GW_ERR_TOO_MANY_IDS', 'Too many ids: %d given, at most %d allowed per request', 400),
   TaskNotFound: createError('GW_ERR_TASK_NOT_FOUND', 'Task %s not found', 404),
@@ -40,6 +45,12 @@ export const errors = {
   UpstreamBadResponse: createError('UPSTREAM_BAD_RESPONSE', 'Upstream sent an unusable response: %s', 502),
   UpstreamUnavailable: createError('UPSTREAM_UNAVAILABLE', 'Upstream is unavailable: %s', 503),
   UpstreamRateLimited: createError('UPSTREAM_RATE_LIMITED', 'Upstream is rate limiting the gateway: %s', 503),
+  /** Pass-through: upstream refused the client's own credential (401), or its access (403), or rate limits it (429). */
+  UpstreamUnauthorized: createError('UPSTREAM_UNAUTHORIZED', 'Upstream refused your credential: %s', 401),
+  UpstreamForbidden: createError('UPSTREAM_FORBIDDEN', 'Upstream refused access with your credential: %s', 403),
+  UpstreamCredentialRateLimited: createError('UPSTREAM_CREDENTIAL_RATE_LIMITED', 'Upstream is rate limiting your credential: %s', 429),
+  /** Key mode: upstream refused the gateway's own credential, an outage only the operator can fix. */
+  UpstreamKeyRejected: createError('UPSTREAM_KEY_REJECTED', 'Upstream refused the gateway\'s credential (COMETAPI_KEY): %s', 502),
   UpstreamCircuitOpen: createError('UPSTREAM_CIRCUIT_OPEN', 'Upstream calls are paused by the circuit breaker: %s', 503)
 } as const
 
@@ -62,8 +73,29 @@ export interface GatewayError extends Error {
   extensions?: { code: string }
 }
 
-/** True for errors created from the table above. */
+/**
+ * True when upstream answered with a 4xx other than 429: it refused the
+ * request itself (a revoked or wrong key, typically), and asking again would
+ * be refused the same way. Such an answer is never covered up by a stale copy.
+ */
+export function isUpstreamRefusal (err: unknown): boolean {
+  const status = (err as GatewayError | undefined)?.upstreamStatus
+  return status !== undefined && status >= 400 && status < 500 && status !== 429
+}
+
+/**
+ * True when upstream answered about the client's own credential (under
+ * pass-through): refused it, or rate limits it. The client gets the answer as
+ * its own 4xx; it is the client's business, logged at info, not a failure.
+ */
+export function isCredentialAnswer (err: unknown): boolean {
+  const { upstreamStatus, statusCode } = (err ?? {}) as Partial<GatewayError>
+  return upstreamStatus !== undefined && statusCode !== undefined && statusCode < 500
+}
+
+const ERROR_CLASSES: ReadonlyArray<abstract new (...args: never[]) => Error> = Object.values(errors)
+
+/** True for errors created from the table above: by class, so a fastify or plugin error with a code of its own is not one. */
 export function isGatewayError (err: unknown): err is GatewayError {
-  return err instanceof Error && typeof (err as GatewayError).code === 'string' &&
-    typeof (err as GatewayError).statusCode === 'number'
+  return err instanceof Error && ERROR_CLASSES.some((ErrorClass) => err instanceof ErrorClass)
 }

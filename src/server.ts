@@ -1,22 +1,24 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { configFromEnv, normalizeConfig, type GatewayOptions } from './config.js'
-import { demoDeps, isDemoMode, localUrl, logDemoBanner, startDemoUpstream, type DemoUpstream } from './demo.js'
+import { demoDeps, localUrl, logDemoBanner, startDemoUpstream, wantsDemoMode, type DemoUpstream } from './demo.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process gives up. */
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function main (): Promise<void> {
   let options: GatewayOptions
+  let demoMode: boolean
   try {
     options = configFromEnv(process.env)
+    demoMode = wantsDemoMode(process.env, options.production === true)
   } catch (err) {
     console.error((err as Error).message)
     process.exit(1)
   }
 
   let demo: DemoUpstream | undefined
-  if (isDemoMode(process.env)) {
+  if (demoMode) {
     // Links a WebSocket subscriber sees; HTTP answers carry the address each client used.
     const { host, port } = normalizeConfig(options)
     demo = await startDemoUpstream({ publicUrl: localUrl(host, port) })

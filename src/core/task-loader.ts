@@ -7,7 +7,7 @@ import type { CacheEntry, TaskCache } from './task-cache.js'
 
 /** The cache entry behind an answer: surfaces compare it by identity and read its freshness, nothing else. */
 export type { CacheEntry as LookupEntry } from './task-cache.js'
-import type { GatewayError } from '../errors.js'
+import { isUpstreamRefusal, type GatewayError } from '../errors.js'
 import type { UpstreamClient } from '../upstream/client.js'
 import type { StoredTask } from './stored-task.js'
 
@@ -49,9 +49,11 @@ export interface SubmitOptions {
 
 /**
  * The one way every surface reaches tasks: reads go to the cache first, then
- * the batcher. When the batcher fails, a cached task that is past its
+ * the batcher. When the batcher fails (5xx, 429, timeout, connection error,
+ * unusable body, open breaker, overload), a cached task that is past its
  * freshness but still inside its stale window is served instead, marked
- * `stale` (stale-if-error). Submits and images are relayed to upstream as
+ * `stale` (stale-if-error, RFC 5861). Upstream refusing the credential
+ * (a 4xx other than 429) is never covered up that way. Submits and images are relayed to upstream as
  * they are; a submit also drops what the cache knows about the new id.
  */
 export class TaskLoader {
@@ -94,7 +96,8 @@ export class TaskLoader {
       const fresh = this.#cache.get(scope.partition, id)
       return { stored, cache: 'miss', ageMs: 0, entry: fresh?.stored === stored ? fresh : undefined }
     } catch (err) {
-      if (entry?.stored != null) {
+      // A refusal (401, 403, other 4xx) is an answer, not a failure: a stale copy would hide it.
+      if (entry?.stored != null && !isUpstreamRefusal(err)) {
         this.#onCache?.('stale')
         return { stored: entry.stored, cache: 'stale', ageMs: this.#now() - entry.storedAt, entry }
       }

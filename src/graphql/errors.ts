@@ -3,6 +3,10 @@ import { GraphQLError } from 'graphql'
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { errors as gatewayErrors, isGatewayError } from '../errors.js'
 import { GRAPHQL_RESPONSE_TYPE, wantsGraphQLResponse } from './http.js'
+import { fastifyErrorOf, JSON_MEDIA_TYPES } from '../http/errors.js'
+
+/** What POST /graphql parses. */
+const GRAPHQL_MEDIA_TYPES: readonly string[] = [...JSON_MEDIA_TYPES, 'application/graphql']
 
 /*
  * GraphQL error shaping, in one home: which errors a client may read, the
@@ -112,9 +116,6 @@ export function errorResult (err: Error, request: FastifyRequest): { errors: Arr
   return { errors: [toJSON(new gatewayErrors.Internal())] }
 }
 
-/** The gateway's own error classes, for telling its refusals from fastify's and mercurius'. */
-const GATEWAY_ERROR_CLASSES: ReadonlyArray<new (...args: never[]) => Error> = Object.values(gatewayErrors)
-
 /**
  * A GraphQL request error: the request was well-formed HTTP but is refused
  * before execution, by graphql-js (parse, validation, variables) or by one of
@@ -126,7 +127,8 @@ function isRequestError (error: RequestFailure): boolean {
   if (error.code === 'MER_ERR_GQL_VALIDATION') return true
   // The wrong transport for the operation, not a wrong request: 400 whatever the media type.
   if (error instanceof gatewayErrors.SubscriptionTransport) return false
-  return error.statusCode === 400 && GATEWAY_ERROR_CLASSES.some((ErrorClass) => error instanceof ErrorClass)
+  // isGatewayError goes by class: fastify's and mercurius' own 400s are not request errors.
+  return error.statusCode === 400 && isGatewayError(error)
 }
 
 /**
@@ -160,7 +162,8 @@ export function graphqlErrorHandler (err: Error, request: FastifyRequest, reply:
     errors = [new gatewayErrors.Internal()]
     status = 500
   } else {
-    errors = [error]
+    // fastify's own refusals (body too large, media type, broken JSON) carry the gateway's codes here too.
+    errors = [fastifyErrorOf(error, request, GRAPHQL_MEDIA_TYPES) ?? error]
   }
   if (requestError) status = graphqlResponse ? 400 : 200
   if (malformed) status = 400

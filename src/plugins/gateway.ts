@@ -11,11 +11,14 @@ import { UpstreamClient } from '../upstream/client.js'
 import { CircuitBreaker, type BreakerState } from '../upstream/breaker.js'
 import { taskFetcher } from '../upstream/fetch-tasks.js'
 import type { GatewayMetrics } from './metrics.js'
+import type { Phase } from './shutdown.js'
 
 export interface Readiness {
   ready: boolean
+  /** Why not ready: `starting` or `shutting down`. */
   reason?: string
-  breaker?: { state: BreakerState, retryInMs: number }
+  /** The upstream circuit breaker: information, it never makes the instance unready. */
+  breaker: { state: BreakerState, retryInMs: number, reason?: string }
 }
 
 /** What every route and resolver reads through: one instance per app, never module state. */
@@ -59,12 +62,16 @@ export interface DemoDeps {
   readonly pollMs?: number
 }
 
-/** Ready unless the breaker is open; half-open reads ready, as the probe needs traffic to reach this instance. */
-export function readinessOf (breaker: CircuitBreaker): Readiness {
+/**
+ * Readiness describes this instance: ready whenever it is serving, the breaker
+ * open included, since it then serves stale copies or fails fast. An upstream
+ * outage hits every replica at once; marking them all unready would only take
+ * the stale answers away. Not ready while starting or shutting down.
+ */
+export function readinessOf (phase: Phase, breaker: CircuitBreaker): Readiness {
   const { state, retryInMs, reason } = breaker.snapshot
-  if (state === 'closed') return { ready: true }
-  if (state === 'half-open') return { ready: true, breaker: { state, retryInMs } }
-  return { ready: false, reason: `circuit breaker open: ${reason ?? 'upstream is failing'}`, breaker: { state, retryInMs } }
+  const report = reason === undefined ? { state, retryInMs } : { state, retryInMs, reason }
+  return phase === 'serving' ? { ready: true, breaker: report } : { ready: false, reason: phase, breaker: report }
 }
 
 const STORE_FAILURES: Readonly<Record<StoreOperation, string>> = {
@@ -132,7 +139,7 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     cache,
     now,
     breaker,
-    readiness: () => readinessOf(breaker)
+    readiness: () => readinessOf(app.phase, breaker)
   } satisfies Gateway)
 
   // Fastify closes the server and waits for requests in flight before onClose runs.
@@ -140,4 +147,4 @@ export const gatewayCore = fp<{ config: GatewayConfig, deps: AppDeps, metrics: G
     batcher.close()
     await upstream.close()
   })
-}, { name: 'gateway', dependencies: ['redis'] })
+}, { name: 'gateway', dependencies: ['lifecycle', 'redis'] })

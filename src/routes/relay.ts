@@ -24,6 +24,7 @@ export default async function passthroughRoutes (app: FastifyInstance): Promise<
   const { loader, config } = app.gateway
   const { identify } = app.security
 
+  // Submits carry base64 images (describe, blend, imagine's base64Array): a bound of their own, SUBMIT_BODY_LIMIT_BYTES.
   app.post<{ Params: { action: string }, Body: unknown }>('/mj/submit/:action', {
     bodyLimit: submitBodyLimitBytes(config)
   }, async function (request, reply) {

@@ -53,6 +53,30 @@ class AttemptError extends Error {
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 
+/** `Retry-After` on a client's own 429 when upstream sent none: a client must still be told to wait. */
+const DEFAULT_RETRY_AFTER_S = 1
+
+/**
+ * The coded error for an upstream answer other than 200. `tenant` says whose
+ * credential was refused: a pass-through client's own (its 401, 403 and 429
+ * are its business, answered with the same status), or the gateway's
+ * (an outage only the operator can fix, answered 5xx).
+ */
+function answerError (status: number, what: string, tenant: boolean, retryAfterMs: number | undefined): GatewayError {
+  let err: GatewayError
+  if (status === 401 || status === 403) {
+    err = !tenant ? new errors.UpstreamKeyRejected(what) : status === 401 ? new errors.UpstreamUnauthorized(what) : new errors.UpstreamForbidden(what)
+  } else if (status === 429) {
+    err = tenant ? new errors.UpstreamCredentialRateLimited(what) : new errors.UpstreamRateLimited(what)
+  } else {
+    err = new errors.UpstreamError(what)
+  }
+  err.upstreamStatus = status
+  if (retryAfterMs !== undefined) err.retryAfter = Math.ceil(retryAfterMs / 1000)
+  else if (tenant && status === 429) err.retryAfter = DEFAULT_RETRY_AFTER_S
+  return err
+}
+
 function abortableSleep (ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) { reject(signal.reason); return }
@@ -165,11 +189,10 @@ export class UpstreamClient {
 
   async #listByCondition (ids: readonly string[], credential: string | undefined): Promise<ParsedList> {
     const body = JSON.stringify({ ids })
-    const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key)
+    const tenant = credential !== undefined
+    const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key, tenant)
     if (attempt.status !== 200) {
-      const err: GatewayError = new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text, credential ?? this.#opts.key)}`)
-      err.upstreamStatus = attempt.status
-      throw err
+      throw answerError(attempt.status, `HTTP ${attempt.status}: ${describeBody(attempt.text, credential ?? this.#opts.key)}`, tenant, undefined)
     }
     let parsed: unknown
     try {
@@ -282,14 +305,14 @@ export class UpstreamClient {
     return new errors.UpstreamBadResponse(reason)
   }
 
-  async #withRetries (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined): Promise<Attempt> {
+  async #withRetries (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, tenant: boolean): Promise<Attempt> {
     const { timeoutMs, retries, retryBaseMs, retryAfterCapMs } = this.#opts
     const deadline = Date.now() + timeoutMs
     const signal = AbortSignal.timeout(timeoutMs)
     for (let attempt = 0; ; attempt++) {
       let failure: AttemptError
       try {
-        return await this.#attempt(method, path, body, credential, signal)
+        return await this.#attempt(method, path, body, credential, tenant, signal)
       } catch (err) {
         failure = err instanceof AttemptError ? err : this.#classify(err, signal)
       }
@@ -314,7 +337,7 @@ export class UpstreamClient {
     }
   }
 
-  async #attempt (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, signal: AbortSignal): Promise<Attempt> {
+  async #attempt (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, tenant: boolean, signal: AbortSignal): Promise<Attempt> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
     if (credential !== undefined) headers.authorization = `Bearer ${credential}`
     const res = await this.#pool.request({ method, path: this.#prefix + path, headers, body, signal })
@@ -322,9 +345,7 @@ export class UpstreamClient {
     const status = res.statusCode
     if (RETRYABLE_STATUS.has(status)) {
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
-      const what = `HTTP ${status}: ${describeBody(text, credential)}`
-      const failure: GatewayError = status === 429 ? new errors.UpstreamRateLimited(what) : new errors.UpstreamError(what)
-      if (retryAfterMs !== undefined) failure.retryAfter = Math.ceil(retryAfterMs / 1000)
+      const failure = answerError(status, `HTTP ${status}: ${describeBody(text, credential)}`, tenant, retryAfterMs)
       throw new AttemptError(failure, true, retryAfterMs)
     }
     return { status, headers: res.headers, text }

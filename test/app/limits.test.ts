@@ -92,27 +92,56 @@ t.test('a bad id gets 400 naming its position', async (t) => {
   t.strictSame([...new Set(upstream.calls.flatMap((call) => call.ids))], ['1', '2', '3'], 'only GraphQL\'s well-formed ids reached upstream')
 })
 
-t.test('body size, malformed JSON and content type: 413, 400, 415, all JSON', async (t) => {
-  const { app, upstream } = await setup(t, { limits: { bodyLimitBytes: 4096 } })
+t.test('body size, malformed JSON and content type: 413, 400, 415, all JSON with the gateway\'s codes, never fastify\'s', async (t) => {
+  const { app, upstream } = await setup(t, { limits: { bodyLimitBytes: 4096, submitBodyLimitBytes: 4096 } })
+  /** The code of a gateway error body or a GraphQL error response. */
+  const codeOf = (body: any): string | undefined => body?.code ?? body?.errors?.[0]?.extensions?.code
   for (const url of ['/v1/tasks', '/mj/task/list-by-condition', '/graphql']) {
     const big = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ids: ['1'], pad: 'x'.repeat(5000) }) })
     t.equal(big.statusCode, 413, `${url}: 413`)
     t.match(big.headers['content-type'], /json/)
-    t.match(messageOf(big.json()), /too large/i)
+    t.equal(codeOf(big.json()), 'GW_ERR_BODY_TOO_LARGE')
+    t.equal(messageOf(big.json()), 'Request body is larger than this route\'s limit of 4096 bytes')
 
     const malformed = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{"ids": [' })
     t.equal(malformed.statusCode, 400, `${url}: malformed JSON`)
     t.match(malformed.headers['content-type'], /json/)
-    t.ok(messageOf(malformed.json()).length > 0)
+    if (url.startsWith('/mj/')) t.strictSame(malformed.json(), { description: 'do_request_failed ', type: 'upstream_error', code: 4 }, 'the drop-in route answers as upstream')
+    else t.equal(codeOf(malformed.json()), 'GW_ERR_BAD_REQUEST', `${url}: malformed JSON is coded`)
 
+    const empty = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '' })
+    t.equal(empty.statusCode, 400, `${url}: empty JSON body`)
+    if (!url.startsWith('/mj/')) t.equal(codeOf(empty.json()), 'GW_ERR_BAD_REQUEST')
+
+    const accepted = url === '/graphql' ? 'application/json or application/graphql' : 'application/json'
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
       const res = await app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload: 'ids=1' })
       t.equal(res.statusCode, 415, `${url}: ${type}`)
       t.match(res.headers['content-type'], /json/)
-      t.ok(messageOf(res.json()).length > 0)
+      t.equal(codeOf(res.json()), 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+      t.equal(messageOf(res.json()), `Unsupported Media Type: ${JSON.stringify(type)}; send ${accepted}`, `${url}: names what it accepts`)
     }
   }
   t.equal(upstream.calls.length, 0)
+})
+
+t.test('no error body carries a code from outside the gateway\'s table', async (t) => {
+  const { app } = await setup(t)
+  const { errors } = await import('../../src/errors.js')
+  const table = new Set<string>(Object.values(errors).map((E) => new E('x', 1).code))
+  const requests: InjectOptions[] = [
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '{' },
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '' },
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '{"ids": "1"}' },
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'text/csv' }, payload: '1' },
+    { method: 'GET', url: '/v1/tasks/%E0%A4%A' },
+    { method: 'GET', url: '/no/such/route' }
+  ]
+  for (const request of requests) {
+    const res = await app.inject(request)
+    t.ok(res.statusCode >= 400, `${request.method} ${request.url}: ${res.statusCode}`)
+    t.ok(table.has(res.json().code), `${request.method} ${request.url}: ${res.json().code} is the gateway's`)
+  }
 })
 
 t.test('GraphQL: depth limit', async (t) => {

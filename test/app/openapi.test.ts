@@ -222,9 +222,11 @@ t.test('tidy and sparse rows on every read route: /v1 reads "" times as null, th
   res = await check.check(app, 'GET', '/v1/tasks', { url: '/v1/tasks?ids=1,bad!id' }, 400, 'list with a bad id')
   t.equal(res.json().code, 'GW_ERR_INVALID_ID')
   res = await check.check(app, 'POST', '/v1/tasks', { url: '/v1/tasks', ...raw('{"ids": [') }, 400, 'post list, not JSON')
-  t.equal(res.json().code, 'FST_ERR_CTP_INVALID_JSON_BODY')
-  await check.check(app, 'POST', '/v1/tasks', { url: '/v1/tasks', ...raw('<ids/>', 'application/xml') }, 415, 'post list, xml')
-  await check.check(app, 'POST', '/v1/tasks', { url: '/v1/tasks', ...huge }, 413, 'post list, too large')
+  t.equal(res.json().code, 'GW_ERR_BAD_REQUEST')
+  res = await check.check(app, 'POST', '/v1/tasks', { url: '/v1/tasks', ...raw('<ids/>', 'application/xml') }, 415, 'post list, xml')
+  t.equal(res.json().code, 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+  res = await check.check(app, 'POST', '/v1/tasks', { url: '/v1/tasks', ...huge }, 413, 'post list, too large')
+  t.equal(res.json().code, 'GW_ERR_BODY_TOO_LARGE')
   res = await check.check(app, 'GET', '/v1/tasks/{id}', { url: '/v1/tasks/1700000000000997' }, 404, 'one unknown task')
   t.equal(res.json().code, 'GW_ERR_TASK_NOT_FOUND')
   await check.check(app, 'GET', '/v1/tasks/{id}', { url: '/v1/tasks/bad!id' }, 400, 'one task, bad id')
@@ -280,6 +282,25 @@ t.test('every upstream fault on every read route: 502, 503, 504 coded, or the st
   }
 })
 
+t.test('pass-through: upstream refusing or rate limiting the tenant\'s own key on every read route is 401, 403 or 429, coded', async (t) => {
+  const { app, upstream } = await setup(t, { upstream: { auth: 'passthrough', key: undefined, retries: 0 } })
+  const check = new ResponseChecker(t, covered)
+  const withKey = (request: InjectOptions): InjectOptions => ({ ...request, headers: { ...request.headers, authorization: 'Bearer sk-tenant-0000000000000001' } })
+  const refusals = [
+    [401, 'UPSTREAM_UNAUTHORIZED', {}],
+    [403, 'UPSTREAM_FORBIDDEN', {}],
+    [429, 'UPSTREAM_CREDENTIAL_RATE_LIMITED', { 'retry-after': '30' }]
+  ] as const
+  for (const [status, code, headers] of refusals) {
+    for (const [method, path, request] of readRoutes(`17000000002${status}`)) {
+      upstream.script({ kind: 'status', status, headers })
+      const res = await check.check(app, method, path, withKey(request), status, `${method} ${path}, upstream ${status} on the tenant's key`)
+      t.equal(res.json().code, code)
+    }
+  }
+  t.equal(upstream.calls.length, 15, 'one upstream call per request: a refusal is never retried')
+})
+
 t.test('an open circuit breaker on every read route: 503 with Retry-After, no upstream call', async (t) => {
   const { app, upstream } = await setup(t, { upstream: { retries: 0 }, breaker: { threshold: 1, cooldownMs: 600_000 } })
   const check = new ResponseChecker(t, covered)
@@ -317,7 +338,7 @@ t.test('operations, and 401s without a key', async (t) => {
   const locked = await setup(t, { upstream: { auth: 'passthrough', key: undefined }, metrics: { token: 'metrics-secret' } })
   await check.check(app, 'GET', '/healthz', { url: '/healthz' }, 200, 'healthz')
   await check.check(app, 'GET', '/readyz', { url: '/readyz' }, 200, 'readyz')
-  app.gateway.readiness = () => ({ ready: false, reason: 'shutting down' })
+  app.gateway.readiness = () => ({ ready: false, reason: 'shutting down', breaker: { state: 'closed', retryInMs: 0 } })
   await check.check(app, 'GET', '/readyz', { url: '/readyz' }, 503, 'readyz, not ready')
   await check.check(app, 'GET', '/metrics', { url: '/metrics' }, 200, 'metrics')
 
@@ -355,7 +376,7 @@ t.test('the rate limit on every limited route: 429 with Retry-After', async (t) 
 t.test('the relayed routes in front of the simulator, upstream faults included', async (t) => {
   const sim = await createSimulator()
   const simUrl = await sim.listen()
-  const relay = await buildApp({ upstream: { baseUrl: simUrl, key: DEFAULT_KEY, retries: 0, timeoutMs: 300 }, limits: { bodyLimitBytes: 1024 } }, { logger: false })
+  const relay = await buildApp({ upstream: { baseUrl: simUrl, key: DEFAULT_KEY, retries: 0, timeoutMs: 300 }, limits: { bodyLimitBytes: 1024, submitBodyLimitBytes: 4096 } }, { logger: false })
   t.teardown(async () => {
     await relay.close()
     await sim.close()
@@ -373,7 +394,10 @@ t.test('the relayed routes in front of the simulator, upstream faults included',
   t.equal(res.json().code, 'GW_ERR_BAD_REQUEST')
   await check.check(relay, 'POST', '/mj/submit/{action}', submit('unknown', {}), 404, 'submit, action upstream lacks')
   await check.check(relay, 'POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...raw('<x/>', 'application/xml') }, 415, 'submit, xml')
-  await check.check(relay, 'POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...json({ prompt: 'x'.repeat(2000) }) }, 413, 'submit, too large')
+  res = await check.check(relay, 'POST', '/mj/submit/{action}', submit('imagine', { prompt: 'a fox '.repeat(400) }), 200, 'submit past BODY_LIMIT_BYTES, inside SUBMIT_BODY_LIMIT_BYTES')
+  t.equal(res.json().code, 1)
+  res = await check.check(relay, 'POST', '/mj/submit/{action}', { url: '/mj/submit/imagine', ...json({ prompt: 'x'.repeat(5000) }) }, 413, 'submit, too large')
+  t.equal(res.json().code, 'GW_ERR_BODY_TOO_LARGE')
   // Idempotency keys: a replayed answer (2xx and 4xx), a bad key, a reused key, a key in flight.
   const keyed = (key: string, body: unknown): InjectOptions => ({ url: '/mj/submit/imagine', headers: { 'content-type': 'application/json', 'idempotency-key': key }, payload: JSON.stringify(body) })
   await check.check(relay, 'POST', '/mj/submit/{action}', keyed('spec-1', { prompt: 'a red fox' }), 200, 'submit with a key')

@@ -227,7 +227,7 @@ t.test('the mutations of one document run one after another, each its own submit
 })
 
 t.test('mutations keep the limits of the relay: GET refused, auth, rate limit, body bound, key checks', async (t) => {
-  const { app, sim } = await gatewayOnSimulator(t, { upstream: { auth: 'passthrough' }, limits: { bodyLimitBytes: 1024 }, security: { rateLimitMax: 5 } })
+  const { app, sim } = await gatewayOnSimulator(t, { upstream: { auth: 'passthrough' }, limits: { submitBodyLimitBytes: 1024 }, security: { rateLimitMax: 5 } })
   const auth = { authorization: `Bearer ${sim.defaultKey}` }
   const viaGet = await app.inject({ method: 'GET', url: `/graphql?query=${encodeURIComponent('mutation { imagine(input: { prompt: "x" }) { code } }')}`, headers: auth })
   t.equal(viaGet.statusCode, 405, 'no mutation over GET')

@@ -3,8 +3,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { InjectOptions } from 'fastify'
 import { buildApp } from '../../src/app.js'
+import { normalizeConfig } from '../../src/config.js'
 import { gatewayOnSimulator, submitCalls } from '../helpers/submits.js'
 import { ManualClock } from '../helpers/gateway.js'
+
+const buildDefaults = () => normalizeConfig().limits
 
 t.test('relays a submit to upstream and the new task is readable at once through the batcher', async (t) => {
   const { app, sim, clock } = await gatewayOnSimulator(t)
@@ -36,6 +39,42 @@ t.test('passes upstream refusals through with upstream\'s status and body', asyn
   const badAction = await app.inject({ method: 'POST', url: '/mj/submit/..%2Fadmin', payload: {} })
   t.equal(badAction.statusCode, 400)
   t.equal(badAction.json().code, 'GW_ERR_BAD_REQUEST')
+})
+
+t.test('a submit has its own body bound, SUBMIT_BODY_LIMIT_BYTES, on the relay and POST /graphql: images past BODY_LIMIT_BYTES go through, every other route keeps BODY_LIMIT_BYTES', async (t) => {
+  const { app, sim } = await gatewayOnSimulator(t, { limits: { submitBodyLimitBytes: 4 << 20 } })
+  t.equal(app.gateway.config.limits.bodyLimitBytes, 1 << 20, 'the default body bound')
+  t.equal(buildDefaults().submitBodyLimitBytes, 16 << 20, 'the default submit bound')
+
+  // Three images of 768 KiB each, base64: about 3 MiB, three times BODY_LIMIT_BYTES.
+  const image = `data:image/png;base64,${Buffer.alloc(768 << 10, 7).toString('base64')}`
+  const payload = JSON.stringify({ prompt: 'a fox, blended', base64Array: [image, image, image] })
+  t.ok(payload.length > 3 * (1 << 20), `a ${payload.length}-byte submit`)
+  const res = await app.inject({ method: 'POST', url: '/mj/submit/imagine', headers: { 'content-type': 'application/json' }, payload })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().code, 1, 'relayed and accepted upstream')
+  const relayed = sim.allCalls.filter((c) => c.route === 'imagine')
+  t.equal(relayed.length, 1, 'one submit reached upstream')
+
+  const over = JSON.stringify({ prompt: 'too much', base64Array: [image, image, image, image, image, image] })
+  const big = await app.inject({ method: 'POST', url: '/mj/submit/imagine', headers: { 'content-type': 'application/json' }, payload: over })
+  t.equal(big.statusCode, 413)
+  t.strictSame(big.json(), { statusCode: 413, code: 'GW_ERR_BODY_TOO_LARGE', error: 'Payload Too Large', message: `Request body is larger than this route's limit of ${4 << 20} bytes` })
+  t.equal(sim.allCalls.filter((c) => c.route === 'imagine').length, 1, 'nothing more reached upstream')
+
+  // Mutations carry the same images: POST /graphql has the relay's bound.
+  const mutation = (input: unknown): string => JSON.stringify({ query: 'mutation ($input: ImagineInput!) { imagine(input: $input) { code } }', variables: { input } })
+  const viaGraphQL = await app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' }, payload: mutation({ prompt: 'a fox, blended', base64Array: [image, image, image] }) })
+  t.equal(viaGraphQL.statusCode, 200)
+  t.strictSame(viaGraphQL.json(), { data: { imagine: { code: 1 } } }, 'the mutation went through')
+  const bigMutation = await app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' }, payload: mutation({ prompt: 'too much', base64Array: [image, image, image, image, image, image] }) })
+  t.equal(bigMutation.statusCode, 413)
+  t.equal(bigMutation.json().errors[0].extensions.code, 'GW_ERR_BODY_TOO_LARGE')
+  t.equal(sim.allCalls.filter((c) => c.route === 'imagine').length, 2, 'the relayed submit and the mutation, nothing more')
+
+  const read = await app.inject({ method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload })
+  t.equal(read.statusCode, 413, 'the same body on a read route is over BODY_LIMIT_BYTES')
+  t.equal(read.json().message, `Request body is larger than this route's limit of ${1 << 20} bytes`)
 })
 
 t.test('relays task images from upstream', async (t) => {
@@ -343,7 +382,7 @@ t.test('a stored answer is replayed for IDEMPOTENCY_TTL_MS, and the key is new a
 })
 
 t.test('the relay keeps its limits with a key: pass-through auth, and the body bound', async (t) => {
-  const { app, sim } = await gatewayOnSimulator(t, { upstream: { auth: 'passthrough' }, limits: { bodyLimitBytes: 1024 } })
+  const { app, sim } = await gatewayOnSimulator(t, { upstream: { auth: 'passthrough' }, limits: { submitBodyLimitBytes: 1024 } })
   const anonymous = await app.inject(imagine('k'))
   t.equal(anonymous.statusCode, 401)
   const large = await app.inject(imagine('k', { prompt: 'x'.repeat(2000) }, { authorization: `Bearer ${sim.defaultKey}` }))

@@ -107,7 +107,7 @@ t.test('answers bad input with a 400 that names the problem', async (t) => {
   }
   const badJson = await app.inject({ method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '{"ids": [' })
   t.equal(badJson.statusCode, 400)
-  t.equal(badJson.json().code, 'FST_ERR_CTP_INVALID_JSON_BODY')
+  t.equal(badJson.json().code, 'GW_ERR_BAD_REQUEST')
   t.equal(upstream.calls.length, 0, 'no bad request reached upstream')
 })
 
