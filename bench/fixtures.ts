@@ -35,3 +35,20 @@ export const TASK_FIELDS = 'id action status progress prompt promptEn descriptio
   'submitTime startTime finishTime properties buttons { customId emoji label style type } final progressPercent'
 
 export const HIT_QUERY = JSON.stringify({ query: `{ task(id: "${HIT_ID}") { ${TASK_FIELDS} } }` })
+
+/** Ten cached tasks: what a dashboard polls. */
+export const LIST_IDS: readonly string[] = Array.from({ length: 10 }, (_, i) => String(1730000000000100 + i))
+
+export const LIST_QUERY = JSON.stringify({ query: `{ tasks(ids: ${JSON.stringify(LIST_IDS)}) { ${TASK_FIELDS} } }` })
+
+/** The same list as a client library sends it: a named operation with variables, repeated verbatim. */
+export const REPEATED_QUERY = JSON.stringify({
+  operationName: 'Poll',
+  query: `query Poll($ids: [ID!]!) { tasks(ids: $ids) { ${TASK_FIELDS} } }`,
+  variables: { ids: LIST_IDS }
+})
+
+/** Every task the anchors serve, by id. */
+export function fixtureTasks (): Map<string, UpstreamTask> {
+  return new Map([HIT_ID, ...LIST_IDS].map((id) => [id, makeTask(id)]))
+}

@@ -57,6 +57,8 @@ export interface GatewayConfig {
     readonly maxIdsPerRequest: number
     readonly maxIdLength: number
     readonly bodyLimitBytes: number
+    readonly submitBodyLimitBytes: number
+    readonly requestTimeoutMs: number
   }
   /** Client auth, rate limit and CORS; parsed and checked by src/security/policy.ts. */
   readonly security: {
@@ -72,8 +74,12 @@ export interface GatewayConfig {
   readonly graphql: {
     readonly maxDepth: number
     readonly maxFields: number
+    /** Most operations in one batched POST (a JSON array of requests). */
+    readonly maxBatch: number
     /** undefined means on, except in production. */
     readonly introspection: boolean | undefined
+    /** Responses kept for repeated queries; 0 turns the response cache off. */
+    readonly responseCacheMaxEntries: number
   }
   readonly metrics: {
     readonly enabled: boolean
@@ -86,6 +92,11 @@ export interface GatewayConfig {
     readonly url: string | undefined
     readonly prefix: string
     readonly timeoutMs: number
+  }
+  /** Idempotency keys on submits (src/core/idempotency.ts): in Redis when `redis.url` is set, else in process. */
+  readonly idempotency: {
+    readonly ttlMs: number
+    readonly maxEntries: number
   }
   readonly watch: {
     readonly intervalMs: number
@@ -148,14 +159,18 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'CACHE_MAX_ENTRIES', path: ['cache', 'maxEntries'], rule: int(1, 10_000_000), default: 10_000, doc: 'Bound of the LRU task cache.' },
   { env: 'MAX_IDS_PER_REQUEST', path: ['limits', 'maxIdsPerRequest'], rule: int(1, 100_000), default: 500, doc: 'Most ids one request may ask for.' },
   { env: 'MAX_ID_LENGTH', path: ['limits', 'maxIdLength'], rule: int(1, 1024), default: 64, doc: 'Longest accepted task id.' },
-  { env: 'BODY_LIMIT_BYTES', path: ['limits', 'bodyLimitBytes'], rule: int(1024, 1 << 30), default: 1 << 20, doc: 'Largest request body; more gets 413.' },
+  { env: 'BODY_LIMIT_BYTES', path: ['limits', 'bodyLimitBytes'], rule: int(1024, 1 << 30), default: 1 << 20, doc: 'Largest request body on every route but `/mj/submit/*` and `POST /graphql`; more gets 413 `GW_ERR_BODY_TOO_LARGE`.' },
+  { env: 'SUBMIT_BODY_LIMIT_BYTES', path: ['limits', 'submitBodyLimitBytes'], rule: int(1024, 1 << 30), default: 16 << 20, doc: 'Largest body of a relayed `/mj/submit/*` and of `POST /graphql` (mutations), whose `base64Array` carries images: 16 MiB fits a `blend` of five 2 MiB images or a `describe` of one 10 MiB image, base64 included; more gets 413.' },
+  { env: 'REQUEST_TIMEOUT_MS', path: ['limits', 'requestTimeoutMs'], rule: int(100, 600_000), default: 30_000, doc: 'Longest a client may take to send a whole request, headers and body; a slower one is cut with 408 `GW_ERR_REQUEST_TIMEOUT`, at most a tenth later. Live streams (SSE, WebSocket) are not affected once open.' },
   { env: 'GATEWAY_API_KEYS', path: ['security', 'apiKeys'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated client keys (16+ characters each). When set, every route but `/healthz` and `/readyz` needs one. Never logged.' },
   { env: 'RATE_LIMIT_MAX', path: ['security', 'rateLimitMax'], rule: int(1, 1_000_000_000), default: undefined, doc: 'Requests per client key (per IP address without one) per window; more get 429. Unset: no rate limit.' },
   { env: 'RATE_LIMIT_WINDOW_MS', path: ['security', 'rateLimitWindowMs'], rule: int(1000, DAY), default: 60_000, doc: 'Window of `RATE_LIMIT_MAX`.' },
   { env: 'CORS_ORIGINS', path: ['security', 'corsOrigins'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated origins allowed by CORS, or `*`. Unset: no CORS headers.' },
-  { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets 400. 15 fits the standard introspection query (GraphiQL\'s).' },
-  { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document, each alias and each use of a fragment counted; more gets 400.' },
+  { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets a `GW_ERR_QUERY_TOO_COMPLEX` request error. 15 fits the standard introspection query (GraphiQL\'s).' },
+  { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document (or batch), each alias and each use of a fragment counted; more gets a `GW_ERR_QUERY_TOO_COMPLEX` request error.' },
+  { env: 'GRAPHQL_MAX_BATCH', path: ['graphql', 'maxBatch'], rule: int(1, 1000), default: 10, doc: 'Most operations in one batched GraphQL POST (a JSON array, as Apollo\'s `BatchHttpLink` and graphql-request\'s `batchRequests` send); more gets 413. A batch counts as one request for the rate limit, `MAX_IDS_PER_REQUEST` and `GRAPHQL_MAX_FIELDS`.' },
   { env: 'GRAPHQL_INTROSPECTION', path: ['graphql', 'introspection'], rule: { kind: 'bool' }, default: undefined, doc: 'GraphQL introspection. Unset: on, but off in production.' },
+  { env: 'GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES', path: ['graphql', 'responseCacheMaxEntries'], rule: int(0, 1_000_000), default: 1_000, doc: 'Responses of repeated GraphQL queries kept (at most 16 MiB in all) and reused while every task they read is unchanged and fresh. `0`: off.' },
   { env: 'GRAPHIQL_ENABLED', path: ['security', 'graphiql'], rule: { kind: 'bool' }, default: undefined, doc: 'The GraphiQL page at `/graphiql`. Unset: on, but off in production.' },
   { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },
   { env: 'METRICS_ENABLED', path: ['metrics', 'enabled'], rule: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics at `GET /metrics`; `false` removes the route (404).' },
@@ -163,12 +178,23 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'REDIS_URL', path: ['redis', 'url'], rule: { kind: 'redis-url', optional: true }, default: undefined, doc: 'Redis or Valkey shared by the replicas (`redis://` or `rediss://`, with user and password when set). Unset: no shared tier, everything stays in process. Never logged.' },
   { env: 'REDIS_PREFIX', path: ['redis', 'prefix'], rule: { kind: 'string' }, default: 'mjgw:', doc: 'Prefix of every Redis key and channel the gateway uses.' },
   { env: 'REDIS_TIMEOUT_MS', path: ['redis', 'timeoutMs'], rule: int(1, 60_000), default: 200, doc: 'Deadline of one Redis command; past it the replica goes on without the shared tier (L1 and upstream).' },
+  { env: 'IDEMPOTENCY_TTL_MS', path: ['idempotency', 'ttlMs'], rule: int(1000, 30 * DAY), default: DAY, doc: 'How long an upstream answer to a submit with an `Idempotency-Key` (or `idempotencyKey`) is kept and replayed for a retry with the same key.' },
+  { env: 'IDEMPOTENCY_MAX_ENTRIES', path: ['idempotency', 'maxEntries'], rule: int(1, 10_000_000), default: 10_000, doc: 'Bound of the in-process idempotency store, used without `REDIS_URL` and while Redis is down; the least recently used keys go first.' },
   { env: 'WATCH_INTERVAL_MS', path: ['watch', 'intervalMs'], rule: int(50, 3_600_000), default: 3_000, doc: 'How often the live-update watcher polls every watched id (through the cache and batcher). Keep it above `CACHE_TTL_MS`, or ticks may see cached copies.' },
   { env: 'WATCH_MAX_IDS_PER_CONNECTION', path: ['watch', 'maxIdsPerConnection'], rule: int(1, 10_000), default: 100, doc: 'Most task ids one live stream (SSE connection or GraphQL subscription) may watch; more gets 400.' },
   { env: 'WATCH_MAX_IDS', path: ['watch', 'maxIds'], rule: int(1, 10_000_000), default: 10_000, doc: 'Most distinct task ids the process watches at once; a stream that would pass it gets 503.' },
   { env: 'WATCH_MAX_CONNECTIONS_PER_CLIENT', path: ['watch', 'maxConnectionsPerClient'], rule: int(1, 100_000), default: 20, doc: 'Most live streams open at once per client (client key when GATEWAY_API_KEYS is set, else IP address); more gets 429.' },
   { env: 'SSE_HEARTBEAT_MS', path: ['watch', 'heartbeatMs'], rule: int(100, 600_000), default: 15_000, doc: 'Interval of the `: ping` comment on SSE streams and of the ping on GraphQL WebSockets.' }
 ] as const satisfies readonly Setting[])
+
+/**
+ * The body bound of every route that carries a submit, SUBMIT_BODY_LIMIT_BYTES:
+ * the relay (`POST /mj/submit/:action`) and `POST /graphql` (mutations), whose
+ * `base64Array` carries images. Both read it from here.
+ */
+export function submitBodyLimitBytes (config: GatewayConfig): number {
+  return config.limits.submitBodyLimitBytes
+}
 
 /** Options as callers (tests, embedders) pass them: any subset of the config. */
 export type GatewayOptions = {

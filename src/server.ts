@@ -1,28 +1,30 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { configFromEnv, type GatewayOptions } from './config.js'
-import { isDemoMode, logDemoBanner, startDemoUpstream, type DemoUpstream } from './demo.js'
+import { configFromEnv, normalizeConfig, type GatewayOptions } from './config.js'
+import { demoDeps, localUrl, logDemoBanner, startDemoUpstream, wantsDemoMode, type DemoUpstream } from './demo.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process gives up. */
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function main (): Promise<void> {
   let options: GatewayOptions
+  let demoMode: boolean
   try {
     options = configFromEnv(process.env)
+    demoMode = wantsDemoMode(process.env, options.production === true)
   } catch (err) {
     console.error((err as Error).message)
     process.exit(1)
   }
 
   let demo: DemoUpstream | undefined
-  if (isDemoMode(process.env)) {
-    const port = options.port ?? 3000
-    const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host
-    demo = await startDemoUpstream(port === 0 ? undefined : `http://${host}:${port}`)
+  if (demoMode) {
+    // Links a WebSocket subscriber sees; HTTP answers carry the address each client used.
+    const { host, port } = normalizeConfig(options)
+    demo = await startDemoUpstream({ publicUrl: localUrl(host, port) })
     options = { ...options, upstream: { ...options.upstream, baseUrl: demo.baseUrl, key: demo.key } }
   }
-  const app = await buildApp(options, { demoTaskIds: demo?.seedIds })
+  const app = await buildApp(options, demo === undefined ? {} : demoDeps(demo))
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')

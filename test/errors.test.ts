@@ -12,7 +12,7 @@ t.test('every coded error has a unique code and a client-facing status', async (
     const err = new E('x', 1)
     t.ok(isGatewayError(err), `${err.code} is recognised as a gateway error`)
     t.ok(err.statusCode >= 400 && err.statusCode < 600, `${err.code} has an HTTP error status`)
-    t.match(err.code, /^(GW_ERR_[A-Z_]+|UPSTREAM_[A-Z_]+|UNAUTHENTICATED)$/, `${err.code} follows the naming scheme`)
+    t.match(err.code, /^(GW_ERR_[A-Z_]+|UPSTREAM_[A-Z_]+|UNAUTHENTICATED|GRAPHQL_VALIDATION_FAILED)$/, `${err.code} follows the naming scheme`)
   }
 })
 
@@ -22,7 +22,7 @@ t.test('errors format their message from arguments', async (t) => {
 })
 
 /** Every string shaped like a client-visible code, wherever it is written. */
-const CODE_PATTERN = /\b(GW_ERR_[A-Z0-9_]+|UPSTREAM_[A-Z0-9_]+|UNAUTHENTICATED)\b/g
+const CODE_PATTERN = /\b(GW_ERR_[A-Z0-9_]+|UPSTREAM_[A-Z0-9_]+|UNAUTHENTICATED|GRAPHQL_[A-Z0-9_]+_FAILED)\b/g
 
 function sourcesUnder (dir: URL): string[] {
   const out: string[] = []

@@ -50,11 +50,37 @@ t.test('an invalid setting stops start-up with a message naming the variable', a
   t.notMatch(stderr, /sk-hidden-value/)
 })
 
+t.test('in production with no key and no base URL it refuses to start, naming both variables', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => {
+    stdout += String(chunk)
+    // Serving made-up tasks is the failure: stop it rather than wait for the test's timeout.
+    if (/Server listening/.test(stdout)) child.kill('SIGKILL')
+  })
+  child.stderr.on('data', (chunk) => { stderr += String(chunk) })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 1)
+  t.match(stderr, /NODE_ENV=production with neither COMETAPI_KEY nor COMETAPI_BASE_URL set: refusing to start/)
+  t.notMatch(stdout, /Server listening|DEMO MODE/, 'nothing served')
+})
+
 t.test('with no key and no base URL it runs in demo mode on the built-in simulator', async (t) => {
   const { child, url, logs } = await startServer(t, { LOG_LEVEL: 'info' })
   const res = await request(`${url}/v1/tasks/1700000000000101`)
   t.equal(res.statusCode, 200)
-  t.match(await res.body.json(), { id: '1700000000000101', status: 'SUCCESS' })
+  const task = await res.body.json() as { imageUrl: string }
+  t.match(task, { id: '1700000000000101', status: 'SUCCESS' })
+  t.equal(task.imageUrl, `${url}/mj/image/1700000000000101`, 'image links name the address the client used')
+  const image = await request(task.imageUrl)
+  t.equal(image.statusCode, 200)
+  t.equal(image.headers['content-type'], 'image/svg+xml')
+  await image.body.dump()
   t.match(logs.join('\n'), /DEMO MODE/)
   t.match(logs.join('\n'), /GraphiQL: http:\/\/127\.0\.0\.1:\d+\/graphiql/)
   child.kill('SIGINT')

@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import mercurius from 'mercurius'
 import { SCHEMA_PATH } from '../../src/graphql/index.js'
 import { buildResolvers } from '../../src/graphql/resolvers.js'
-import { HIT_ID, makeTask } from '../fixtures.js'
+import { fixtureTasks } from '../fixtures.js'
 import { serve } from './child.js'
 
 /**
@@ -11,7 +11,7 @@ import { serve } from './child.js'
  * queries answered from a Map. Scalars and Task field resolvers are the
  * gateway's, so the difference measured is the loader, cache and plumbing.
  */
-const tasks = new Map([[HIT_ID, makeTask(HIT_ID)]])
+const tasks = fixtureTasks()
 const resolvers = buildResolvers()
 const app = Fastify({ logger: false })
 await app.register(mercurius, {

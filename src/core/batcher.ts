@@ -1,18 +1,17 @@
 import { errors } from '../errors.js'
-import type { UpstreamTask } from '../upstream/types.js'
 import type { Scope } from './scope.js'
 
 /**
  * The answer for one id, as dataloader's batch function gives it: the task,
  * `null` when upstream does not know the id, or an `Error` for that id alone.
  */
-export type FetchAnswer = UpstreamTask | null | Error
+export type FetchAnswer<T> = T | null | Error
 
 /**
  * Fetches one chunk: answers in the order of `ids`, one per id. A rejection
  * fails every id of the chunk.
  */
-export type FetchChunk = (ids: readonly string[], scope: Scope) => Promise<readonly FetchAnswer[]>
+export type FetchChunk<T> = (ids: readonly string[], scope: Scope) => Promise<ReadonlyArray<FetchAnswer<T>>>
 
 export interface BatchReport {
   readonly ids: number
@@ -21,31 +20,31 @@ export interface BatchReport {
   readonly ok: boolean
 }
 
-export interface BatcherOptions {
+export interface BatcherOptions<T> {
   maxIds: number
   windowMs: number
   maxInFlight: number
   maxQueued: number
-  fetch: FetchChunk
+  fetch: FetchChunk<T>
   /** Called once per requested id with upstream's answer, before any waiter resumes (they resume on a later microtask). */
-  onResult?: (scope: Scope, id: string, task: UpstreamTask | null) => void
+  onResult?: (scope: Scope, id: string, value: T | null) => void
   onBatch?: (report: BatchReport) => void
   /** Told when `onResult` or `onBatch` throws (the lookups themselves still settle). */
   onObserverError?: (err: Error) => void
 }
 
-interface Waiter {
-  readonly promise: Promise<UpstreamTask | null>
-  readonly resolve: (task: UpstreamTask | null) => void
+interface Waiter<T> {
+  readonly promise: Promise<T | null>
+  readonly resolve: (value: T | null) => void
   readonly reject: (err: Error) => void
   lookups: number
 }
 
 /** Lookups of one partition: never mixed with another credential's. */
-interface Lane {
+interface Lane<T> {
   readonly scope: Scope
-  readonly queue: Map<string, Waiter>
-  readonly inFlight: Map<string, Waiter>
+  readonly queue: Map<string, Waiter<T>>
+  readonly inFlight: Map<string, Waiter<T>>
   active: number
   scheduled: boolean
   timer: NodeJS.Timeout | undefined
@@ -58,10 +57,10 @@ export interface BatcherStats {
   readonly activeCalls: number
 }
 
-function waiter (): Waiter {
-  let resolve!: Waiter['resolve']
-  let reject!: Waiter['reject']
-  const promise = new Promise<UpstreamTask | null>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
+function waiter<T> (): Waiter<T> {
+  let resolve!: Waiter<T>['resolve']
+  let reject!: Waiter<T>['reject']
+  const promise = new Promise<T | null>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   return { promise, resolve, reject, lookups: 1 }
 }
 
@@ -89,16 +88,16 @@ function waiter (): Waiter {
  * A chunk that fails rejects only its own ids, and nothing about a failure
  * is remembered: the next lookup tries again.
  */
-export class Batcher {
-  readonly #opts: Readonly<BatcherOptions>
-  readonly #lanes = new Map<string, Lane>()
+export class Batcher<T> {
+  readonly #opts: Readonly<BatcherOptions<T>>
+  readonly #lanes = new Map<string, Lane<T>>()
   #closed = false
 
-  constructor (opts: BatcherOptions) {
+  constructor (opts: BatcherOptions<T>) {
     this.#opts = Object.freeze({ ...opts })
   }
 
-  load (id: string, scope: Scope): Promise<UpstreamTask | null> {
+  load (id: string, scope: Scope): Promise<T | null> {
     let lane = this.#lanes.get(scope.partition)
     if (lane === undefined) {
       lane = { scope, queue: new Map(), inFlight: new Map(), active: 0, scheduled: false, timer: undefined }
@@ -113,7 +112,7 @@ export class Batcher {
       this.#release(lane)
       return Promise.reject(new errors.Overloaded(`${this.#opts.maxQueued} task lookups are already waiting on upstream`))
     }
-    const w = waiter()
+    const w = waiter<T>()
     lane.queue.set(id, w)
     this.#schedule(lane)
     return w.promise
@@ -137,7 +136,7 @@ export class Batcher {
     for (const lane of this.#lanes.values()) this.#flush(lane)
   }
 
-  #schedule (lane: Lane): void {
+  #schedule (lane: Lane<T>): void {
     if (lane.scheduled) return
     lane.scheduled = true
     setImmediate(() => {
@@ -146,7 +145,7 @@ export class Batcher {
     })
   }
 
-  #flush (lane: Lane): void {
+  #flush (lane: Lane<T>): void {
     const { maxIds, maxInFlight, windowMs } = this.#opts
     while (lane.queue.size >= maxIds) this.#dispatch(lane, maxIds)
     if (lane.queue.size > 0) {
@@ -172,8 +171,8 @@ export class Batcher {
   }
 
   /** Moves the first `count` queued ids into one upstream call. */
-  #dispatch (lane: Lane, count: number): void {
-    const batch: Array<[string, Waiter]> = []
+  #dispatch (lane: Lane<T>, count: number): void {
+    const batch: Array<[string, Waiter<T>]> = []
     for (const entry of lane.queue) {
       batch.push(entry)
       lane.queue.delete(entry[0])
@@ -188,7 +187,7 @@ export class Batcher {
     )
   }
 
-  #settle (lane: Lane, batch: Array<[string, Waiter]>, answers: readonly FetchAnswer[] | undefined, err: Error | undefined): void {
+  #settle (lane: Lane<T>, batch: Array<[string, Waiter<T>]>, answers: ReadonlyArray<FetchAnswer<T>> | undefined, err: Error | undefined): void {
     if (answers !== undefined && answers.length !== batch.length) {
       err = new TypeError(`fetch answered ${answers.length} values for ${batch.length} ids`)
       answers = undefined
@@ -222,7 +221,7 @@ export class Batcher {
   }
 
   /** Forgets an idle lane, so partitions do not accumulate. */
-  #release (lane: Lane): void {
+  #release (lane: Lane<T>): void {
     if (lane.queue.size === 0 && lane.inFlight.size === 0 && lane.active === 0 && !lane.scheduled && lane.timer === undefined) {
       this.#lanes.delete(lane.scope.partition)
     }

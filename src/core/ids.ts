@@ -31,9 +31,28 @@ export function splitIds (raw: string): string[] {
   return raw === '' ? [] : raw.split(',').map((s) => s.trim())
 }
 
-/** The query string of routes that take `?ids=a,b,c`; the ids themselves are checked by checkIds. */
+/** What a query string parser makes of `ids`: a string, or an array when the key is repeated. */
+export type IdsQuery = string | readonly string[] | undefined
+
+/**
+ * The ids of a query string, in order: `ids=a,b` (a comma-separated list),
+ * `ids=a&ids=b` (the key repeated, as openapi-fetch and Swagger UI send an
+ * array), or both mixed. A missing or empty `ids` is no ids; an empty item
+ * of a longer list is kept, so checkIds reports it.
+ */
+export function queryIds (raw: IdsQuery): string[] {
+  if (raw === undefined) return []
+  if (typeof raw === 'string') return splitIds(raw)
+  return raw.flatMap((item) => item.split(',').map((s) => s.trim()))
+}
+
+/** The query string of routes that take `?ids=`; the ids themselves are checked by checkIds. */
 export const IDS_QUERYSTRING = Object.freeze({
   type: 'object',
-  properties: { ids: { type: 'string', description: 'Comma-separated task ids' } },
-  required: ['ids']
+  properties: {
+    ids: {
+      description: 'Task ids: `ids=a,b`, `ids=a&ids=b`, or both',
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }]
+    }
+  }
 })

@@ -1,6 +1,6 @@
 import { errors, type GatewayError } from '../errors.js'
-import type { UpstreamTask } from '../upstream/types.js'
 import type { Scope } from './scope.js'
+import type { StoredTask } from './stored-task.js'
 import { newerEntry, type CacheEntry, type TaskCache } from './task-cache.js'
 import type { Landing, SharedStore } from './shared-store.js'
 
@@ -38,7 +38,7 @@ export interface FlightTimers {
 export interface SharedFlightOptions {
   store: SharedStore
   /** Upstream, batched: the batcher. */
-  upstream: { load (id: string, scope: Scope): Promise<UpstreamTask | null> }
+  upstream: { load (id: string, scope: Scope): Promise<StoredTask | null> }
   /** L1: copies of L2 entries are kept with L2's expiry. */
   cache: Pick<TaskCache, 'entryFor' | 'put' | 'keepOf'>
   /** Wall clock of entries (`storedAt`, `freshUntil`); injectable for tests. */
@@ -275,9 +275,9 @@ export class SharedFlight {
       const late = job.waited
         ? this.#timers.setTimeout(() => this.#timeOut(lane, job), Math.max(0, job.deadline - this.#timers.elapsed()))
         : undefined
-      this.#opts.upstream.load(job.id, lane.scope).then((task) => {
+      this.#opts.upstream.load(job.id, lane.scope).then((stored) => {
         if (late !== undefined) this.#timers.clearTimeout(late)
-        const { entry, keepMs } = this.#opts.cache.entryFor(task)
+        const { entry, keepMs } = this.#opts.cache.entryFor(stored)
         this.#opts.cache.put(partition, job.id, entry)
         this.#land(lane, { id: job.id, entry, keepMs })
         this.#finish(lane, job, { entry, hit: false })

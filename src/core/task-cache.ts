@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { isFinalStatus } from './task-rules.js'
-import type { UpstreamTask } from '../upstream/types.js'
+import type { StoredTask } from './stored-task.js'
 
 export interface TaskCacheOptions {
   maxEntries: number
@@ -15,7 +14,7 @@ export interface TaskCacheOptions {
 
 export interface CacheEntry {
   /** `null` records that upstream did not return this id. */
-  readonly task: UpstreamTask | null
+  readonly stored: StoredTask | null
   readonly storedAt: number
   readonly freshUntil: number
 }
@@ -46,6 +45,11 @@ export class TaskCache {
     return this.#lru?.get(partition + '\0' + id)
   }
 
+  /** The entry without touching its recency: for checks that are not reads. */
+  peek (partition: string, id: string): CacheEntry | undefined {
+    return this.#lru?.peek(partition + '\0' + id)
+  }
+
   isFresh (entry: CacheEntry, now = this.#opts.now()): boolean {
     return now < entry.freshUntil
   }
@@ -55,21 +59,21 @@ export class TaskCache {
    * is kept (fresh TTL plus the stale window; an unknown id has nothing worth
    * serving stale). The shared tier (L2) stores the same entry for as long.
    */
-  entryFor (task: UpstreamTask | null, now = this.#opts.now()): { entry: CacheEntry, keepMs: number } {
+  entryFor (stored: StoredTask | null, now = this.#opts.now()): { entry: CacheEntry, keepMs: number } {
     const { ttlMs, finalTtlMs, notFoundTtlMs } = this.#opts
-    const fresh = task === null ? notFoundTtlMs : isFinalStatus(task.status) ? finalTtlMs : ttlMs
-    return { entry: { task, storedAt: now, freshUntil: now + fresh }, keepMs: this.keepOf(task, fresh) }
+    const fresh = stored === null ? notFoundTtlMs : stored.final ? finalTtlMs : ttlMs
+    return { entry: { stored, storedAt: now, freshUntil: now + fresh }, keepMs: this.keepOf(stored, fresh) }
   }
 
   /** How long an entry is kept in all, given how long it is fresh. */
-  keepOf (task: UpstreamTask | null, freshMs: number): number {
-    return task === null ? freshMs : freshMs + this.#opts.staleMs
+  keepOf (stored: StoredTask | null, freshMs: number): number {
+    return stored === null ? freshMs : freshMs + this.#opts.staleMs
   }
 
-  /** Stores a fresh upstream answer; returns the entry, or undefined when it is not kept at all. */
-  set (partition: string, id: string, task: UpstreamTask | null): CacheEntry | undefined {
+  /** Stores a fresh upstream answer; returns the entry, or undefined when nothing is kept (cache off). */
+  set (partition: string, id: string, stored: StoredTask | null): CacheEntry | undefined {
     if (this.#lru === undefined) return undefined
-    const { entry, keepMs } = this.entryFor(task)
+    const { entry, keepMs } = this.entryFor(stored)
     if (keepMs <= 0) return undefined
     this.#lru.set(partition + '\0' + id, entry, { ttl: keepMs })
     return entry
@@ -83,7 +87,7 @@ export class TaskCache {
   put (partition: string, id: string, entry: CacheEntry): void {
     if (this.#lru === undefined) return
     const key = partition + '\0' + id
-    const keep = this.keepOf(entry.task, entry.freshUntil - this.#opts.now())
+    const keep = this.keepOf(entry.stored, entry.freshUntil - this.#opts.now())
     // A copy never replaces a newer answer this replica already holds.
     if (keep <= 0 || (this.#lru.peek(key)?.storedAt ?? -Infinity) > entry.storedAt) return
     this.#lru.set(key, entry, { ttl: keep })

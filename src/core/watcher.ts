@@ -1,5 +1,5 @@
 import type { Scope } from './scope.js'
-import { errors, type GatewayError } from '../errors.js'
+import { errors, isCredentialAnswer, isUpstreamRefusal, type GatewayError } from '../errors.js'
 import { isFinalStatus } from './task-rules.js'
 import { taskVersion } from './task-identity.js'
 import type { Lookup } from './task-loader.js'
@@ -60,7 +60,14 @@ export interface WatcherOptions {
    * their leases merge those reads into one upstream fetch.
    */
   alignTo?: () => number
-  log?: { warn (obj: object, msg: string): void }
+  log?: WatcherLog
+}
+
+/** The log levels the watcher writes at (a pino logger fits). */
+export interface WatcherLog {
+  info (obj: object, msg: string): void
+  warn (obj: object, msg: string): void
+  error (obj: object, msg: string): void
 }
 
 export interface WatcherStats {
@@ -123,16 +130,6 @@ const REAL_TIMERS: WatchTimers = {
  * unknown only once it has been missing for this long.
  */
 export const NOT_FOUND_GRACE_MS = 10_000
-
-/**
- * True when upstream answered the lookup with a 4xx other than 429: it
- * refused the request itself (a bad pass-through key, typically), and asking
- * again would be refused the same way.
- */
-function isRejection (error: GatewayError): boolean {
-  const status = error.upstreamStatus
-  return status !== undefined && status >= 400 && status < 500 && status !== 429
-}
 
 /**
  * The process-wide live-update watcher. Every SSE stream and GraphQL
@@ -232,7 +229,7 @@ export class Watcher {
       close: () => this.#close(watch)
     }
     // After the caller holds the handle: its first events may well close it.
-    queueMicrotask(() => {
+    queueMicrotask(() => this.#guard('replaying states to a new watch', () => {
       for (const entry of known) {
         if (watch.closed) return
         // A read that landed first already told this watch; versions dedupe tasks, this dedupes errors.
@@ -240,8 +237,8 @@ export class Watcher {
         if (entry.version !== undefined) this.#offer(entry, watch)
         else if (entry.error !== undefined) this.#send(watch, { type: 'error', id: entry.id, error: entry.error, final: false })
       }
-    })
-    if (fresh.length > 0) void this.#load(req.scope, fresh)
+    }))
+    if (fresh.length > 0) this.#background(this.#load(req.scope, fresh), 'the first read of new ids')
     this.#arm()
     return handle
   }
@@ -265,7 +262,7 @@ export class Watcher {
       const entry = p.entries.get(id)
       if (entry !== undefined && !entry.loading) entries.push(entry)
     }
-    if (entries.length > 0) void this.#load(p.scope, entries)
+    if (entries.length > 0) this.#background(this.#load(p.scope, entries), 'a refresh of landed ids')
   }
 
   /**
@@ -285,10 +282,10 @@ export class Watcher {
       if (entries.length > 0) loads.push(this.#load(partition.scope, entries))
     }
     this.#ticking = Promise.all(loads)
-      .catch((err: unknown) => { this.#opts.log?.warn({ err }, 'watcher: tick failed') })
+      .catch((err: unknown) => { this.#opts.log?.error({ err }, 'watcher: tick failed') })
       .then(() => {
         this.#ticking = undefined
-        this.#arm()
+        this.#guard('scheduling the next tick', () => this.#arm())
       })
     return this.#ticking
   }
@@ -317,46 +314,71 @@ export class Watcher {
     return { entry, created: true }
   }
 
-  /** One loader call for the entries of one partition: the batcher turns it into ceil(n / BATCH_MAX_IDS) upstream calls. */
+  /**
+   * One loader call for the entries of one partition: the batcher turns it into
+   * ceil(n / BATCH_MAX_IDS) upstream calls. Never rejects: each entry is
+   * handled on its own, so one that throws cannot strand the ones after it.
+   */
   async #load (scope: Scope, entries: Entry[]): Promise<void> {
     for (const entry of entries) entry.loading = true
-    let lookups: Lookup[]
+    let lookups: readonly Lookup[]
     try {
       lookups = await this.#opts.loader.loadMany(entries.map((e) => e.id), scope)
     } catch (err) {
       // loadMany reports failures per id; this is a bug, not an outage, but the loop must survive it.
       lookups = entries.map(() => ({ error: err as GatewayError }))
     }
+    for (const entry of entries) entry.loading = false
     let failed = 0
+    let limited = 0
     let refused = 0
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
-      entry.loading = false
       if (entry.partition.entries.get(entry.id) !== entry) continue
-      const lookup = lookups[i]!
-      // Only a tenant's own credential is final when refused; a refused gateway key is an
-      // operator's outage to fix, and its watchers wait for it like any other outage.
-      if (lookup.error !== undefined && scope.credential !== undefined && isRejection(lookup.error)) {
-        refused++
-        this.#gone(entry, lookup.error)
-      } else if (lookup.error !== undefined) {
-        failed++
-        this.#failed(entry, lookup.error)
-      } else if (lookup.task === null) {
-        if (++entry.misses >= this.#notFoundReads) this.#gone(entry, new errors.TaskNotFound(entry.id))
-      } else {
-        this.#update(entry, lookup.task)
+      try {
+        const outcome = this.#apply(entry, scope, lookups[i])
+        if (outcome === 'failed') failed++
+        else if (outcome === 'limited') limited++
+        else if (outcome === 'refused') refused++
+      } catch (err) {
+        // A bug or a task no code path expected: that id reports an internal error and stays watched.
+        if (!entry.failing) this.#opts.log?.error({ err, id: entry.id }, 'watcher: processing a task failed; the id stays watched')
+        this.#guard('reporting a failed task', () => this.#failed(entry, new errors.Internal()))
       }
     }
     if (failed > 0) this.#opts.log?.warn({ failed, ids: entries.length }, 'watcher: upstream lookups failed; the ids stay watched')
-    if (refused > 0) this.#opts.log?.warn({ refused, ids: entries.length }, 'watcher: upstream refused the lookups (4xx); the ids are dropped')
+    // A tenant's refused or rate-limited credential is its owner's business, not the gateway's failure.
+    if (limited > 0) this.#opts.log?.info({ limited, ids: entries.length }, 'watcher: upstream rate limits the credential; the ids stay watched')
+    if (refused > 0) this.#opts.log?.info({ refused, ids: entries.length }, 'watcher: upstream refused the credential (4xx); the ids are dropped')
+  }
+
+  /** One lookup's outcome for its entry. */
+  #apply (entry: Entry, scope: Scope, lookup: Lookup | undefined): 'ok' | 'failed' | 'limited' | 'refused' {
+    if (lookup === undefined) throw new TypeError(`the loader answered no lookup for ${entry.id}`)
+    if (lookup.error !== undefined) {
+      // Only a tenant's own credential is final when refused; a refused gateway key is an
+      // operator's outage to fix, and its watchers wait for it like any other outage.
+      if (scope.credential !== undefined && isUpstreamRefusal(lookup.error)) {
+        this.#gone(entry, lookup.error)
+        return 'refused'
+      }
+      this.#failed(entry, lookup.error)
+      return isCredentialAnswer(lookup.error) ? 'limited' : 'failed'
+    }
+    if (lookup.stored === null) {
+      if (++entry.misses >= this.#notFoundReads) this.#gone(entry, new errors.TaskNotFound(entry.id))
+    } else {
+      this.#update(entry, lookup.stored.task)
+    }
+    return 'ok'
   }
 
   #update (entry: Entry, task: UpstreamTask): void {
+    // First, as it may throw: the entry then keeps its state and its failure streak.
+    const version = taskVersion(task)
     entry.misses = 0
     entry.failing = false
     entry.error = undefined
-    const version = taskVersion(task)
     if (version !== entry.version) {
       entry.task = task
       entry.version = version
@@ -450,8 +472,22 @@ export class Watcher {
     const delay = alignTo === undefined ? intervalMs : intervalMs - (alignTo() % intervalMs)
     this.#timer = this.#opts.timers.setTimeout(() => {
       this.#timer = undefined
-      void this.tick()
+      this.#background(this.tick(), 'a tick')
     }, delay)
+  }
+
+  /** Runs `fn`; an exception is logged, never thrown out of a timer or a microtask, where it would end the process. */
+  #guard (what: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#opts.log?.error({ err }, `watcher: ${what} failed`)
+    }
+  }
+
+  /** A promise nobody awaits: a rejection is logged, never left unhandled. */
+  #background (work: Promise<void>, what: string): void {
+    work.catch((err: unknown) => { this.#opts.log?.error({ err }, `watcher: ${what} failed`) })
   }
 
   #disarm (): void {

@@ -93,34 +93,46 @@ export function documentCost (document: DocumentNode): Cost {
 
 /**
  * What the `ids:` (or `id:`) arguments of one operation stand for: ids
- * written in the document, plus variables whose size only a request tells.
+ * written in the document, plus variables whose size only a request tells,
+ * each with the size of its default value for when the request omits it.
  */
 export interface IdPlan {
   readonly literal: number
-  readonly variables: readonly string[]
+  readonly variables: ReadonlyArray<{ readonly name: string, readonly byDefault: number }>
+}
+
+/** Root fields that take task ids, in `ids:` or `id:`. */
+const ID_FIELDS: ReadonlySet<string> = new Set(['tasks', 'task', 'taskUpdates'])
+
+/** Ids a written value stands for: each item of a list, and a single value (coerced to a list of one). */
+function literalIds (value: ValueNode): number {
+  if (value.kind === Kind.LIST) return value.values.reduce((n, item) => n + (item.kind === Kind.NULL ? 0 : 1), 0)
+  return value.kind === Kind.NULL ? 0 : 1
 }
 
 /**
- * The plan of one operation across all its root `tasks` and `task` fields,
+ * The plan of one operation across all its root `tasks`, `task` and `taskUpdates` fields,
  * aliases and fragments included: the resolver checks each field against
  * MAX_IDS_PER_REQUEST, this checks their sum, so a thousand aliased fields
- * cannot fan out a thousand times the limit.
+ * cannot fan out a thousand times the limit. Ids count however they are
+ * written: in the document, in a variable, or in a variable's default.
  */
 export function idPlan (operation: OperationDefinitionNode, fragments: Map<string, FragmentDefinitionNode>): IdPlan {
+  const defaults = new Map<string, number>()
+  for (const definition of operation.variableDefinitions ?? []) {
+    defaults.set(definition.variable.name.value, definition.defaultValue === undefined ? 0 : literalIds(definition.defaultValue))
+  }
   let literal = 0
-  const variables: string[] = []
+  const variables: Array<{ name: string, byDefault: number }> = []
   const seen = new Set<string>()
   const count = (value: ValueNode): void => {
-    if (value.kind === Kind.VARIABLE) variables.push(value.name.value)
-    else if (value.kind === Kind.LIST) literal += value.values.reduce((n, item) => n + (item.kind === Kind.NULL ? 0 : 1), 0)
-    // A single value where a list is expected is coerced to a list of one.
-    else if (value.kind !== Kind.NULL) literal += 1
+    if (value.kind === Kind.VARIABLE) variables.push({ name: value.name.value, byDefault: defaults.get(value.name.value) ?? 0 })
+    else literal += literalIds(value)
   }
   const walk = (set: SelectionSetNode): void => {
     for (const selection of set.selections) {
       if (selection.kind === Kind.FIELD) {
-        const name = selection.name.value
-        if (name !== 'tasks' && name !== 'task') continue
+        if (!ID_FIELDS.has(selection.name.value)) continue
         for (const arg of selection.arguments ?? []) {
           if (arg.name.value === 'ids' || arg.name.value === 'id') count(arg.value)
         }
@@ -140,9 +152,14 @@ export function idPlan (operation: OperationDefinitionNode, fragments: Map<strin
   return { literal, variables }
 }
 
+/** The ids a plan stands for with a request's variables: a given variable (null included) replaces its default. */
 export function idsOf (plan: IdPlan, variables: Record<string, unknown>): number {
   let n = plan.literal
-  for (const name of plan.variables) {
+  for (const { name, byDefault } of plan.variables) {
+    if (!Object.hasOwn(variables, name)) {
+      n += byDefault
+      continue
+    }
     const given = variables[name]
     n += Array.isArray(given) ? given.length : given == null ? 0 : 1
   }

@@ -1,9 +1,11 @@
 import type { IResolvers, MercuriusContext } from 'mercurius'
-import { checkId, checkIds } from '../core/ids.js'
+import { checkId, type IdLimits } from '../core/ids.js'
+import { errors } from '../errors.js'
 import { isFinalStatus, progressPercent } from '../core/task-rules.js'
 import { whenLoaded, type Lookup } from '../core/task-loader.js'
 import type { UpstreamTask } from '../upstream/types.js'
 import { JSONScalar, TimestampScalar } from './scalars.js'
+import { noteLookup } from './response-cache.js'
 
 /** Ids answered from stale cache during one operation, reported in `extensions.stale`. */
 export interface StaleMark { id: string, ageMs: number }
@@ -19,10 +21,27 @@ declare module 'mercurius' {
  * turns an Error item into an entry in `errors` with that item's path and
  * nulls only that item, which is how one failed id stays out of the others' way.
  */
-function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
+export function resolveLookup (lookup: Lookup, id: string, ctx: MercuriusContext): UpstreamTask | null | Error {
+  noteLookup(ctx.reply.request, id, lookup)
   if (lookup.error !== undefined) return lookup.error
   if (lookup.cache === 'stale') (ctx.staleTasks ??= []).push({ id, ageMs: lookup.ageMs })
-  return lookup.task
+  return lookup.stored === null ? null : lookup.stored.task
+}
+
+/**
+ * The errors of the bad ids in a list, by position, or undefined when all are
+ * well-formed (the common case, which allocates nothing).
+ */
+function badIds (ids: readonly string[], limits: IdLimits): Map<number, Error> | undefined {
+  let bad: Map<number, Error> | undefined
+  for (let i = 0; i < ids.length; i++) {
+    try {
+      checkId(ids[i], limits, `ids[${i}]`)
+    } catch (err) {
+      (bad ??= new Map()).set(i, err as Error)
+    }
+  }
+  return bad
 }
 
 /** `""` (some proxies' unset time) reads as null; 0 and real values pass through unchanged. */
@@ -36,11 +55,19 @@ export function buildResolvers (): IResolvers {
     JSON: JSONScalar,
     Query: {
       // Not async: a query answered from the cache resolves synchronously (JIT's fast path).
+      // A bad id is an error for its own item, like an upstream failure: the other ids are
+      // still answered (a 200 with partial data), and the bad one is never looked up.
       tasks (_root, args: { ids: string[] }, ctx) {
         const { loader, config } = ctx.app.gateway
-        const ids = checkIds(args.ids, config.limits)
-        return whenLoaded(loader.loadMany(ids, ctx.reply.request.scope),
-          (lookups) => lookups.map((lookup, i) => resolveLookup(lookup, ids[i]!, ctx)))
+        const { ids } = args
+        // Already refused before execution (src/graphql/limits.ts); kept so no path skips it.
+        if (ids.length > config.limits.maxIdsPerRequest) throw new errors.TooManyIds(ids.length, config.limits.maxIdsPerRequest)
+        const bad = badIds(ids, config.limits)
+        const wanted = bad === undefined ? ids : ids.filter((_, i) => !bad.has(i))
+        return whenLoaded(loader.loadMany(wanted, ctx.reply.request.scope), (lookups) => {
+          let next = 0
+          return ids.map((id, i) => bad?.get(i) ?? resolveLookup(lookups[next++]!, id, ctx))
+        })
       },
       task (_root, args: { id: string }, ctx) {
         const { loader, config } = ctx.app.gateway

@@ -2,9 +2,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isGatewayError } from '../errors.js'
 import { checkId, checkIds } from '../core/ids.js'
 import { sendError } from '../plugins/error-handler.js'
-import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.js'
-import { tasksOrThrow } from '../http/respond.js'
+import type { UpstreamErrorBody } from '../upstream/types.js'
+import { sendJsonText, tasksOrThrow } from '../http/respond.js'
 import { whenLoaded } from '../core/task-loader.js'
+import { joinTexts, type StoredTask } from '../core/stored-task.js'
+
+/** Upstream's own row text: the drop-in routes answer exactly what upstream sent. */
+const rawText = (task: StoredTask): string => task.raw
 
 /** Sets 400 and returns upstream's own error body, so CometAPI clients parse our 400s as they parse its own. */
 function upstreamError (reply: FastifyReply, description: string): UpstreamErrorBody {
@@ -45,7 +49,7 @@ export default async function dropInRoutes (app: FastifyInstance): Promise<void>
     if (!Array.isArray(raw)) return upstreamError(reply, 'do_request_failed: ids must be an array of strings')
     const ids = [...new Set(checkIds(raw, limits))]
     const tasks = tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
-    return tasks.filter((task): task is UpstreamTask => task !== null)
+    return sendJsonText(reply, joinTexts(tasks.filter((task) => task !== null), rawText))
   })
 
   // Not async: existing clients poll this route, and a cache hit is answered without a promise.
@@ -56,7 +60,7 @@ export default async function dropInRoutes (app: FastifyInstance): Promise<void>
     return whenLoaded(loader.load(id, request.scope), (lookup) => {
       const [task] = tasksOrThrow(reply, [lookup])
       // Note the trailing space: it is upstream's exact text.
-      return task == null ? upstreamError(reply, 'task_no_found ') : task
+      return task == null ? upstreamError(reply, 'task_no_found ') : sendJsonText(reply, task.raw)
     })
   })
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkIds, IDS_QUERYSTRING, splitIds } from '../core/ids.js'
+import { checkIds, IDS_QUERYSTRING, queryIds, type IdsQuery } from '../core/ids.js'
+import { withNullTimes } from '../core/task-rules.js'
 import { type WatchEvent, type WatchHandle } from '../core/watcher.js'
 
 export const STREAM_PATH = '/v1/tasks/stream'
@@ -55,10 +56,10 @@ function frame (event: string, data: unknown, id?: string): string {
 export default async function streamRoutes (app: FastifyInstance): Promise<void> {
   const { config } = app.gateway
 
-  app.get<{ Querystring: { ids?: string } }>(STREAM_PATH, {
+  app.get<{ Querystring: { ids?: IdsQuery } }>(STREAM_PATH, {
     schema: { querystring: IDS_QUERYSTRING }
   }, async function (request, reply) {
-    const ids = [...new Set(checkIds(splitIds(request.query.ids ?? ''), config.limits))]
+    const ids = [...new Set(checkIds(queryIds(request.query.ids), config.limits))]
     if (ids.length === 0) throw new errors.BadRequest('ids must name at least one task')
     const hash = listHash(ids)
     const slots = decodeEventId(request.headers['last-event-id'], hash, ids.length) ?? ids.map(() => NONE)
@@ -84,7 +85,8 @@ export default async function streamRoutes (app: FastifyInstance): Promise<void>
       switch (event.type) {
         case 'task':
           slots[position.get(event.id)!] = event.version
-          stream.write(frame('task', event.task, encodeEventId(hash, slots)))
+          // `""` times as null, as on every /v1/tasks route.
+          stream.write(frame('task', withNullTimes(event.task), encodeEventId(hash, slots)))
           break
         case 'error': {
           // Final: unknown upstream, or the credential was refused (4xx); either way not watched again on resume.

@@ -1,19 +1,23 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
-import { checkId, checkIds, IDS_QUERYSTRING, splitIds } from '../core/ids.js'
-import { tasksOrThrow } from '../http/respond.js'
+import { checkId, checkIds, IDS_QUERYSTRING, queryIds, type IdsQuery } from '../core/ids.js'
+import { sendJsonText, tasksOrThrow } from '../http/respond.js'
 import { whenLoaded } from '../core/task-loader.js'
+import { joinTexts, type StoredTask } from '../core/stored-task.js'
+
+/** The REST shape, serialized once when the task arrived: `""` times are null, the cached row stays upstream's. */
+const restText = (task: StoredTask): string => task.rest
 
 /** The REST mirror of the GraphQL API: same loader, same data, JSON arrays in request order. */
 export default async function taskRoutes (app: FastifyInstance): Promise<void> {
   const { loader, config } = app.gateway
   const limits = config.limits
 
-  app.get<{ Querystring: { ids?: string } }>('/v1/tasks', {
+  app.get<{ Querystring: { ids?: IdsQuery } }>('/v1/tasks', {
     schema: { querystring: IDS_QUERYSTRING }
   }, async function (request, reply) {
-    const ids = checkIds(splitIds(request.query.ids ?? ''), limits)
-    return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
+    const ids = checkIds(queryIds(request.query.ids), limits)
+    return sendJsonText(reply, joinTexts(tasksOrThrow(reply, await loader.loadMany(ids, request.scope)), restText))
   })
 
   app.post<{ Body: { ids: unknown[] } }>('/v1/tasks', {
@@ -26,7 +30,7 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
     }
   }, async function (request, reply) {
     const ids = checkIds(request.body.ids, limits)
-    return tasksOrThrow(reply, await loader.loadMany(ids, request.scope))
+    return sendJsonText(reply, joinTexts(tasksOrThrow(reply, await loader.loadMany(ids, request.scope)), restText))
   })
 
   // Not async: a cache hit is answered without a promise (the hot path).
@@ -35,7 +39,7 @@ export default async function taskRoutes (app: FastifyInstance): Promise<void> {
     return whenLoaded(loader.load(id, request.scope), (lookup) => {
       const [task] = tasksOrThrow(reply, [lookup])
       if (task == null) throw new errors.TaskNotFound(id)
-      return task
+      return sendJsonText(reply, task.rest)
     })
   })
 }

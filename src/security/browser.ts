@@ -1,6 +1,7 @@
 import cors from '@fastify/cors'
 import helmet from '@fastify/helmet'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
+import { errors } from '../errors.js'
 import type { SecurityPolicy } from './policy.js'
 
 /**
@@ -26,7 +27,7 @@ export const CONTENT_SECURITY_POLICY: Readonly<Record<string, readonly string[]>
 })
 
 /** Headers a browser client may read from a cross-origin response. */
-const EXPOSED_HEADERS = ['x-cache', 'age', 'warning', 'retry-after', 'x-request-id', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
+const EXPOSED_HEADERS = ['x-cache', 'age', 'warning', 'retry-after', 'x-request-id', 'idempotent-replayed', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
 
 /**
  * Security headers (helmet, with the CSP above) for the HTML pages. Register
@@ -54,7 +55,7 @@ export async function registerCors (app: FastifyInstance, policy: SecurityPolicy
   await app.register(cors, {
     origin: policy.corsOrigins === '*' ? '*' : [...policy.corsOrigins],
     methods: ['GET', 'HEAD', 'POST'],
-    allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id', 'last-event-id'],
+    allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id', 'last-event-id', 'idempotency-key'],
     exposedHeaders: EXPOSED_HEADERS,
     // Keys travel in headers, never cookies.
     credentials: false,
@@ -62,4 +63,39 @@ export async function registerCors (app: FastifyInstance, policy: SecurityPolicy
     // Any OPTIONS is answered as a preflight, rather than a text/plain 400 when a header is missing.
     strictPreflight: false
   })
+}
+
+/** True when `origin` is the gateway itself, as the client reached it (its Host header). */
+function isOwnOrigin (origin: URL, host: string | undefined): boolean {
+  if (host === undefined || host === '') return false
+  try {
+    // Parsed with the origin's scheme, so a default port written out (Host: x:443) matches one left out.
+    return new URL(`${origin.protocol}//${host}`).host === origin.host
+  } catch {
+    return false
+  }
+}
+
+/**
+ * An onRequest hook for routes that accept WebSocket upgrades, refusing an
+ * upgrade whose `Origin` may not read from the gateway; undefined when every
+ * origin may (CORS_ORIGINS=*). A browser opens a WebSocket to any host with
+ * the user's network access and no CORS check, so the server must check:
+ * the origins of CORS_ORIGINS, else (REST then sends no CORS headers, and a
+ * browser reads same-origin only) just the gateway's own. Same-origin is
+ * always allowed, as on REST, and so are clients that send no Origin
+ * (services, not browsers).
+ */
+export function websocketOriginCheck ({ corsOrigins }: Pick<SecurityPolicy, 'corsOrigins'>): onRequestHookHandler | undefined {
+  if (corsOrigins === '*') return undefined
+  const listed = new Set(corsOrigins)
+  const rule = corsOrigins === undefined ? 'only the gateway\'s own origin is allowed (set CORS_ORIGINS to allow others)' : 'it is not in CORS_ORIGINS'
+  return function checkWebSocketOrigin (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const origin = request.headers.origin
+    if (origin === undefined || request.headers.upgrade?.toLowerCase() !== 'websocket') return done()
+    let url: URL | undefined
+    try { url = new URL(origin) } catch {}
+    if (url !== undefined && (listed.has(url.origin) || isOwnOrigin(url, request.host))) return done()
+    done(new errors.OriginNotAllowed(JSON.stringify(origin), rule))
+  }
 }

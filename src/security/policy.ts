@@ -18,6 +18,8 @@ export interface SecurityPolicy {
     readonly maxDepth: number
     readonly maxFields: number
     readonly maxIds: number
+    /** Operations in one batched POST. */
+    readonly maxBatch: number
     readonly introspection: boolean
   }
   readonly pages: {
@@ -82,6 +84,7 @@ export function securityPolicy (config: GatewayConfig): SecurityPolicy {
       maxDepth: graphql.maxDepth,
       maxFields: graphql.maxFields,
       maxIds: config.limits.maxIdsPerRequest,
+      maxBatch: graphql.maxBatch,
       introspection: enabled(graphql.introspection, production)
     }),
     pages: Object.freeze({

@@ -3,14 +3,14 @@ import type { Redis } from 'ioredis'
 import { errors, type GatewayError } from '../errors.js'
 import type { Acquired, Landing, SharedStore } from '../core/shared-store.js'
 import type { CacheEntry } from '../core/task-cache.js'
-import type { UpstreamTask } from '../upstream/types.js'
+import { StoredTask } from '../core/stored-task.js'
 import type { SharedTier } from '../plugins/redis.js'
 
 /*
  * Keys (REDIS_PREFIX first; `ns` is a digest of the upstream URL and key, so
  * two deployments sharing one Redis never share answers; `partition` is
  * `shared` or a SHA-256 digest of a pass-through credential):
- *   <prefix>task:<ns>:<partition>:<id>    an entry, JSON {freshUntil, storedAt, task}, PX = fresh TTL + stale window
+ *   <prefix>task:<ns>:<partition>:<id>    an entry, JSON {freshUntil, storedAt, task} (the task's text as kept), PX = fresh TTL + stale window
  *   <prefix>lease:<ns>:<partition>:<id>   the replica fetching that id, PX = upstream deadline + margin
  *   <prefix>tasks:<ns>                    the channel answers are announced on
  * Values are task JSON and a replica's random token: never a credential.
@@ -87,22 +87,30 @@ function scripted (client: Redis): Scripted {
   return c as Redis & Scripted
 }
 
-/** An entry as L2 stores it; `freshUntil` first, where the scripts read it without decoding the task. */
+/**
+ * An entry as L2 stores it: the task's JSON text as this replica keeps it,
+ * written in, never serialized again; `freshUntil` first, where the scripts
+ * read it without decoding the task.
+ */
 export function encodeEntry (entry: CacheEntry): string {
-  return JSON.stringify({ freshUntil: Math.floor(entry.freshUntil), storedAt: Math.floor(entry.storedAt), task: entry.task })
+  return `{"freshUntil":${Math.floor(entry.freshUntil)},"storedAt":${Math.floor(entry.storedAt)},"task":${entry.stored?.raw ?? 'null'}}`
 }
 
-/** An entry read back, checked: anything else in the key (another program's, a bad write) counts as absent. */
-export function decodeEntry (id: string, raw: unknown): CacheEntry | undefined {
-  let value = raw
-  if (typeof raw === 'string') {
-    try { value = JSON.parse(raw) } catch { return undefined }
-  }
-  if (value === null || typeof value !== 'object') return undefined
-  const { freshUntil, storedAt, task } = value as Record<string, unknown>
-  if (typeof freshUntil !== 'number' || typeof storedAt !== 'number') return undefined
-  if (task !== null && (typeof task !== 'object' || Array.isArray(task) || (task as UpstreamTask).id !== id)) return undefined
-  return { task: task as UpstreamTask | null, storedAt, freshUntil }
+const ENTRY_HEAD = /^\{"freshUntil":(\d+),"storedAt":(\d+),"task":/
+
+/**
+ * An entry read back (from a key or an announcement): a new entry with the
+ * writer's expiry, its task rebuilt from the text as it is, parsed once.
+ * Anything else (another program's value, a bad write, a task under another
+ * id's key) counts as absent.
+ */
+export function decodeEntry (id: string, value: string): CacheEntry | undefined {
+  const head = ENTRY_HEAD.exec(value)
+  if (head === null || !value.endsWith('}')) return undefined
+  const text = value.slice(head[0].length, -1)
+  const stored = text === 'null' ? null : StoredTask.fromRaw(text, id)
+  if (stored === undefined) return undefined
+  return { stored, storedAt: Number(head[2]), freshUntil: Number(head[1]) }
 }
 
 interface WireError { code: string, message: string, statusCode: number, retryAfter?: number, upstreamStatus?: number }
@@ -171,17 +179,27 @@ export class RedisTaskStore implements SharedStore {
   }
 
   async settle (partition: string, landings: readonly Landing[]): Promise<void> {
-    const written = landings.filter((l) => l.entry !== undefined && l.keepMs > 0) as Array<Extract<Landing, { keepMs: number }>>
+    const written: string[] = []
     const args: Array<string | number> = []
-    const parts: string[] = []
+    const lines: string[] = []
     for (const landing of landings) {
-      if (landing.entry !== undefined) parts.push(`[${JSON.stringify(landing.id)},${encodeEntry(landing.entry)}]`)
-      else if (landing.error !== undefined) parts.push(`[${JSON.stringify(landing.id)},null,${JSON.stringify(errorToWire(landing.error))}]`)
-      else parts.push(`[${JSON.stringify(landing.id)}]`)
+      const id = JSON.stringify(landing.id)
+      if (landing.entry !== undefined) {
+        // The task's text goes in as this replica keeps it: written and announced, never serialized again.
+        const value = encodeEntry(landing.entry)
+        lines.push(`entry\t${id}\t${value}`)
+        if (landing.keepMs > 0) {
+          written.push(this.taskKey(partition, landing.id))
+          args.push(value, Math.ceil(landing.keepMs), Math.floor(landing.entry.storedAt))
+        }
+      } else if (landing.error !== undefined) {
+        lines.push(`error\t${id}\t${JSON.stringify(errorToWire(landing.error))}`)
+      } else {
+        lines.push(`released\t${id}`)
+      }
     }
-    for (const l of written) args.push(encodeEntry(l.entry), Math.ceil(l.keepMs), Math.floor(l.entry.storedAt))
-    const keys = [...written.map((l) => this.taskKey(partition, l.id)), ...landings.map((l) => this.leaseKey(partition, l.id))]
-    const message = `${this.#token}\n{"p":${JSON.stringify(partition)},"r":[${parts.join(',')}]}`
+    const keys = [...written, ...landings.map((l) => this.leaseKey(partition, l.id))]
+    const message = [this.#token, JSON.stringify(partition), ...lines].join('\n')
     await this.#redis.gwTaskSettle(keys.length, ...keys, this.#token, this.#channel, message, written.length, ...args)
   }
 
@@ -204,27 +222,40 @@ export class RedisTaskStore implements SharedStore {
   }
 }
 
-/** An announcement, checked entry by entry; a malformed one is dropped whole (the poll still finds the answer). */
-export function parseNotice (json: string): { partition: string, landings: Landing[] } | undefined {
-  let body: unknown
-  try { body = JSON.parse(json) } catch { return undefined }
-  const { p, r } = (body ?? {}) as { p?: unknown, r?: unknown }
-  if (typeof p !== 'string' || !Array.isArray(r)) return undefined
+/**
+ * An announcement, checked entry by entry; a malformed one is dropped whole
+ * (the poll still finds the answer). Its lines, after the partition's:
+ * `entry<TAB>"id"<TAB>entry as L2 stores it` (the task's text as it is, so
+ * nobody serializes it again), `error<TAB>"id"<TAB>error JSON`, or
+ * `released<TAB>"id"` (a lease handed back unanswered). JSON text holds no
+ * raw tab or newline, so neither can appear inside a field.
+ */
+export function parseNotice (text: string): { partition: string, landings: Landing[] } | undefined {
+  const lines = text.split('\n')
+  const partition = parseJson(lines[0]!)
+  if (typeof partition !== 'string') return undefined
   const landings: Landing[] = []
-  for (const item of r) {
-    if (!Array.isArray(item) || typeof item[0] !== 'string') return undefined
-    const id = item[0]
-    if (item.length === 1) {
+  for (let i = 1; i < lines.length; i++) {
+    const [kind, idJson, payload, extra] = lines[i]!.split('\t')
+    const id = parseJson(idJson ?? '')
+    if (typeof id !== 'string' || extra !== undefined) return undefined
+    if (kind === 'released' && payload === undefined) {
       landings.push({ id })
-    } else if (item[1] === null) {
-      const wire = item[2] as WireError | undefined
+    } else if (kind === 'error' && payload !== undefined) {
+      const wire = parseJson(payload) as WireError | undefined
       if (typeof wire?.code !== 'string' || typeof wire.message !== 'string') return undefined
       landings.push({ id, error: errorFromWire(wire) })
-    } else {
-      const entry = decodeEntry(id, item[1])
+    } else if (kind === 'entry' && payload !== undefined) {
+      const entry = decodeEntry(id, payload)
       if (entry === undefined) return undefined
       landings.push({ id, entry, keepMs: 0 })
+    } else {
+      return undefined
     }
   }
-  return { partition: p, landings }
+  return { partition, landings }
+}
+
+function parseJson (text: string): unknown {
+  try { return JSON.parse(text) } catch { return undefined }
 }

@@ -3,7 +3,8 @@
  *
  * Env: SIM_PORT (default 4000), SIM_HOST (default 127.0.0.1), SIM_KEYS
  * (comma-separated, default sk-sim-demo), SIM_DURATION_MS (default 20000),
- * SIM_CONTROL=1 (mount the /_sim control routes), SIM_SEED, SIM_LOG=1.
+ * SIM_CONTROL=1 (mount the /_sim control routes), SIM_SEED, SIM_LOG=1,
+ * SIM_KEEP_ALIVE_MS (start a demo task this often while requests come in; default off).
  */
 import { createSimulator, SEED_TASK_IDS, type SimulatorOptions } from './index.js'
 
@@ -28,6 +29,8 @@ async function main (): Promise<void> {
   if (duration !== undefined) opts.durationMs = duration
   const seed = intEnv('SIM_SEED', undefined)
   if (seed !== undefined) opts.seed = seed
+  const keepAlive = intEnv('SIM_KEEP_ALIVE_MS', undefined)
+  if (keepAlive !== undefined && keepAlive > 0) opts.keepAlive = { everyMs: keepAlive }
 
   const sim = await createSimulator(opts)
   const url = await sim.listen({ port, host })
@@ -36,6 +39,7 @@ async function main (): Promise<void> {
     `CometAPI Midjourney simulator listening on ${url}`,
     `API key${sim.keys.length > 1 ? 's' : ''}: ${sim.keys.join(', ')} (seeded tasks belong to ${key})`,
     `Task duration: ${sim.options.durationMs} ms; control routes: ${sim.options.controlRoute ? `${url}/_sim/*` : 'off (SIM_CONTROL=1)'}`,
+    `Keep-alive: ${sim.options.keepAlive === null ? 'off (SIM_KEEP_ALIVE_MS)' : `a new task every ${sim.options.keepAlive.everyMs} ms while requests come in`}`,
     'Seeded task ids:',
     ...Object.entries(SEED_TASK_IDS).map(([name, id]) => `  ${name.padEnd(11)} ${id}`),
     'Try:',

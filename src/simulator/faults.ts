@@ -8,8 +8,8 @@
  */
 
 /** Route names used by faults and the call log. `*` in a fault means every API route. */
-export type SimRoute = 'imagine' | 'action' | 'modal' | 'fetch' | 'list-by-condition' | 'image'
-export const SIM_ROUTES: readonly SimRoute[] = Object.freeze(['imagine', 'action', 'modal', 'fetch', 'list-by-condition', 'image'])
+export type SimRoute = 'imagine' | 'action' | 'modal' | 'describe' | 'blend' | 'fetch' | 'list-by-condition' | 'image'
+export const SIM_ROUTES: readonly SimRoute[] = Object.freeze(['imagine', 'action', 'modal', 'describe', 'blend', 'fetch', 'list-by-condition', 'image'])
 
 export type FaultKind = 'latency' | 'error' | 'rate-limit' | 'hang' | 'malformed'
 /** `text`: text/plain; `html`: an HTML error page; `object`: a JSON object where an array is expected; `truncated`: cut-off JSON; `empty`: empty JSON-typed body. */

@@ -18,9 +18,12 @@
  *   sim.now() / sim.advance(ms) simulator clock (opts.now() plus advanced offset)
  *   sim.createTask(key, { prompt, ... }) -> id     submit without HTTP (throws if refused)
  *   sim.getTask(id, key?)       task object as fetch would return it (undefined if unknown/foreign)
+ *   sim.keepAliveIds()          with `keepAlive`: the tasks it started and keeps, newest first
+ *                               (a look: starts one if due; see keep-alive.ts)
  *
  * Routes (all need `Authorization: Bearer <key>` except the image):
- *   POST /mj/submit/imagine, /mj/submit/action, /mj/submit/modal
+ *   POST /mj/submit/imagine, /mj/submit/action, /mj/submit/modal,
+ *        /mj/submit/describe, /mj/submit/blend
  *   GET  /mj/task/:id/fetch      POST /mj/task/list-by-condition
  *   GET  /mj/image/:id           SVG, no auth: <img> tags cannot send headers and
  *                                upstream image links are embedded in pages as-is
@@ -49,11 +52,12 @@ import { CallLog, type SimulatorCall } from './calls.js'
 import { registerControlRoutes } from './control.js'
 import { FaultController, type FaultControl, type SimRoute } from './faults.js'
 import { renderTaskSvg } from './image.js'
+import { KEEP_ALIVE_PROMPTS, KeepAlive } from './keep-alive.js'
 import { resolveOptions, type ResolvedSimulatorOptions, type SimulatorOptions } from './options.js'
 import { createRng, rngUuid, type Rng } from './rng.js'
 import { SEED_TASK_IDS, seedDrafts } from './seed.js'
-import { acceptedAnswer, buildDraft, decideAction, decideImagine, decideModal, SimulatorSubmitError, type Decision, type ImagineInput, type SubmitContext } from './submit.js'
-import { phaseAt, renderTask, TaskStore, type StoredTask } from './tasks.js'
+import { acceptedAnswer, buildDraft, decideAction, decideBlend, decideDescribe, decideImagine, decideModal, SimulatorSubmitError, type Decision, type ImagineInput, type SubmitContext } from './submit.js'
+import { buttonDefs, phaseAt, renderTask, TaskStore, type StoredTask } from './tasks.js'
 import { parseIds, parseObject, relayError, type Answer } from './wire.js'
 
 export { SEED_TASK_IDS } from './seed.js'
@@ -63,6 +67,8 @@ export type { SimulatorOptions, ResolvedSimulatorOptions } from './options.js'
 export { FaultSpecError } from './faults.js'
 export type { FaultControl, FaultSpec, FaultKind, SimRoute, ActiveFault, MalformedBody, NormalizedFault } from './faults.js'
 export { TASK_TIMEOUT_MS } from './tasks.js'
+export { DEFAULT_KEEP_ALIVE, KEEP_ALIVE_PROMPTS } from './keep-alive.js'
+export type { KeepAliveOptions } from './keep-alive.js'
 export { SimulatorSubmitError } from './submit.js'
 export type { ImagineInput } from './submit.js'
 export type { SimulatorCall } from './calls.js'
@@ -82,6 +88,7 @@ export interface Simulator {
   advance (ms: number): number
   createTask (key: string, input: ImagineInput): string
   getTask (id: string, key?: string): UpstreamTask | undefined
+  keepAliveIds (): readonly string[]
   listen (opts?: { port?: number, host?: string }): Promise<string>
   close (): Promise<void>
 }
@@ -99,6 +106,7 @@ class SimulatorImpl implements Simulator {
   readonly #rng: Rng
   readonly #log: CallLog
   readonly #hung = new HungSockets()
+  readonly #keepAlive: KeepAlive | null
   #reads = 0
   #offset = 0
   #url: string | null = null
@@ -109,6 +117,9 @@ class SimulatorImpl implements Simulator {
     this.#rng = createRng(options.seed)
     this.faults = new FaultController(options.faults)
     this.#log = new CallLog(options.keys)
+    this.#keepAlive = options.keepAlive === null
+      ? null
+      : new KeepAlive(options.keepAlive, this.now(), { start: (n) => this.#startDemoTask(n), forget: (id) => this.#store.delete(id) })
     // forceCloseConnections: close() must not wait for hung requests or clients' spare sockets.
     this.app = Fastify({ logger: options.logger, bodyLimit: BODY_LIMIT, forceCloseConnections: true })
     if (options.seedTasks) {
@@ -146,6 +157,12 @@ class SimulatorImpl implements Simulator {
   getTask (id: string, key?: string): UpstreamTask | undefined {
     const task = key === undefined ? this.#store.get(id) : this.#store.owned(id, key)
     return task === undefined ? undefined : this.#render(task, this.options.baseUrl ?? this.#url ?? 'http://127.0.0.1')
+  }
+
+  keepAliveIds (): readonly string[] {
+    if (this.#keepAlive === null) return []
+    this.#keepAlive.touch(this.now())
+    return this.#keepAlive.ids()
   }
 
   async listen ({ port = 0, host = '127.0.0.1' }: { port?: number, host?: string } = {}): Promise<string> {
@@ -203,6 +220,7 @@ class SimulatorImpl implements Simulator {
       if (auth && this.#keyOf(request) === null) {
         return reply.code(401).send({ description: 'invalid_token', type: 'upstream_error', code: 4 } satisfies UpstreamErrorBody)
       }
+      this.#keepAlive?.touch(this.now())
       return undefined
     }
   }
@@ -233,6 +251,26 @@ class SimulatorImpl implements Simulator {
     return acceptedAnswer(decision.plan, task.id)
   }
 
+  /**
+   * The `n`th keep-alive task, owned by the default key: an imagine with the
+   * next prompt, or (every third) an upscale of the newest finished grid, so
+   * follow-up actions show up too.
+   */
+  #startDemoTask (n: number): string | undefined {
+    const key = this.defaultKey
+    let answer: Answer | undefined
+    if (n % 3 === 2) {
+      const now = this.now()
+      const parent = this.#keepAlive?.ids().map((id) => this.#store.get(id))
+        .find((task) => task !== undefined && task.layout === 'grid' && phaseAt(task, now).status === 'SUCCESS')
+      const button = parent === undefined ? undefined : buttonDefs(parent)[Math.floor(n / 3) % 4]
+      if (parent !== undefined && button !== undefined) answer = this.#submit(decideAction, key, { taskId: parent.id, customId: button.customId })
+    }
+    answer ??= this.#submit(decideImagine, key, { prompt: KEEP_ALIVE_PROMPTS[n % KEEP_ALIVE_PROMPTS.length] })
+    const body = answer.body as UpstreamSubmitResult
+    return answer.status === 200 && body.code === 1 && typeof body.result === 'string' ? body.result : undefined
+  }
+
   #registerRoutes (): void {
     const app = this.app
     const submitRoute = (route: SimRoute, decide: Decide) => {
@@ -244,6 +282,8 @@ class SimulatorImpl implements Simulator {
     submitRoute('imagine', decideImagine)
     submitRoute('action', decideAction)
     submitRoute('modal', decideModal)
+    submitRoute('describe', decideDescribe)
+    submitRoute('blend', decideBlend)
     app.get<{ Params: { id: string } }>('/mj/task/:id/fetch', { preHandler: this.#guard('fetch', true) }, async (request, reply) => {
       const task = this.#store.owned(request.params.id, this.#keyOf(request) as string)
       if (task === undefined) return this.#send(reply, relayError('task_no_found'))

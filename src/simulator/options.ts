@@ -5,6 +5,7 @@
  */
 import { randomInt } from 'node:crypto'
 import { normalizeFaultSpec, type FaultSpec, type NormalizedFault } from './faults.js'
+import { DEFAULT_KEEP_ALIVE, type KeepAliveOptions } from './keep-alive.js'
 
 export const DEFAULT_KEY = 'sk-sim-demo'
 /** Default total time from submit to SUCCESS. */
@@ -41,6 +42,12 @@ export interface SimulatorOptions {
   seedTasks?: boolean
   /** Faults active from the start (see FaultSpec). */
   faults?: FaultSpec[]
+  /**
+   * Keep a demo moving: while requests come in, start a new task (owned by the
+   * first key) every `everyMs` of simulator time and keep the newest `keep` of
+   * them (see keep-alive.ts). `true` = every 15 s, keep 12. Default off.
+   */
+  keepAlive?: boolean | { everyMs?: number, keep?: number }
 }
 
 export interface ResolvedSimulatorOptions {
@@ -57,9 +64,10 @@ export interface ResolvedSimulatorOptions {
   readonly failWords: readonly string[]
   readonly seedTasks: boolean
   readonly faults: readonly NormalizedFault[]
+  readonly keepAlive: KeepAliveOptions | null
 }
 
-const KNOWN = new Set(['keys', 'now', 'durationMs', 'seed', 'latencyMs', 'sleep', 'controlRoute', 'logger', 'baseUrl', 'bannedWords', 'failWords', 'seedTasks', 'faults'])
+const KNOWN = new Set(['keys', 'now', 'durationMs', 'seed', 'latencyMs', 'sleep', 'controlRoute', 'logger', 'baseUrl', 'bannedWords', 'failWords', 'seedTasks', 'faults', 'keepAlive'])
 
 function show (value: unknown): string {
   if (typeof value === 'function') return 'a function'
@@ -80,6 +88,17 @@ function wordList (name: string, value: unknown, fallback: readonly string[]): r
     fail(name, 'an array of non-empty strings', value)
   }
   return Object.freeze(value.map((w: string) => w.trim().toLowerCase()))
+}
+
+function keepAliveOptions (value: unknown): KeepAliveOptions | null {
+  if (value === undefined || value === false) return null
+  if (value === true) return DEFAULT_KEEP_ALIVE
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('keepAlive', 'a boolean or {everyMs?, keep?}', value)
+  const { everyMs = DEFAULT_KEEP_ALIVE.everyMs, keep = DEFAULT_KEEP_ALIVE.keep, ...rest } = value as Record<string, unknown>
+  if (Object.keys(rest).length > 0) fail('keepAlive', 'an object with only everyMs and keep', value)
+  if (!Number.isInteger(everyMs) || (everyMs as number) < 1) fail('keepAlive.everyMs', 'a positive integer (ms)', everyMs)
+  if (!Number.isInteger(keep) || (keep as number) < 1 || (keep as number) > 1000) fail('keepAlive.keep', 'an integer from 1 to 1000', keep)
+  return Object.freeze({ everyMs: everyMs as number, keep: keep as number })
 }
 
 function defaultSleep (ms: number): Promise<void> {
@@ -159,6 +178,7 @@ export function resolveOptions (input: SimulatorOptions = {}): ResolvedSimulator
     bannedWords: wordList('bannedWords', input.bannedWords, DEFAULT_BANNED_WORDS),
     failWords: wordList('failWords', input.failWords, DEFAULT_FAIL_WORDS),
     seedTasks,
-    faults
+    faults,
+    keepAlive: keepAliveOptions(input.keepAlive)
   })
 }

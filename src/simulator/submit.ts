@@ -6,6 +6,7 @@
  * Refusals follow new-api: its own checks answer HTTP 400 (`relayError`),
  * proxy-level refusals answer HTTP 200 with a submit code other than 1.
  */
+import { sha256 } from '../core/credentials.js'
 import type { UpstreamErrorBody, UpstreamSubmitResult } from '../upstream/types.js'
 import { buttonDefs, phaseAt, type Layout, type StoredTask, type TaskDraft } from './tasks.js'
 import { relayError, submitted, type Answer } from './wire.js'
@@ -75,6 +76,11 @@ function accept (plan: TaskPlan): Decision {
   return { accepted: true, plan }
 }
 
+/** An image as submits carry it: `data:<type>;base64,<data>`. */
+const DATA_URL = /^data:[\w.+-]+\/[\w.+-]+;base64,[A-Za-z0-9+/=\s]+$/
+const BOT_TYPES: readonly string[] = ['MID_JOURNEY', 'NIJI_JOURNEY']
+const BLEND_DIMENSIONS: readonly string[] = ['PORTRAIT', 'SQUARE', 'LANDSCAPE']
+
 function optString (v: unknown): v is string | undefined | null {
   return v === undefined || v === null || typeof v === 'string'
 }
@@ -94,6 +100,14 @@ function bannedAnswer (prompt: string, ctx: SubmitContext): Answer | undefined {
   return submitted(24, 'May contain banned words', null, { promptEn: prompt, bannedWord: word })
 }
 
+function botTypeRefusal (botType: string | undefined | null): Answer | undefined {
+  return isEmpty(botType) || BOT_TYPES.includes(botType) ? undefined : submitted(4, 'botType must be MID_JOURNEY or NIJI_JOURNEY', null)
+}
+
+function optStringArray (v: unknown): v is string[] | undefined | null {
+  return v === undefined || v === null || (Array.isArray(v) && v.every((s) => typeof s === 'string'))
+}
+
 /** POST /mj/submit/imagine. */
 export function decideImagine (body: Record<string, unknown>, ctx: SubmitContext): Decision {
   const { prompt, base64Array, botType, notifyHook, state } = body
@@ -102,12 +116,11 @@ export function decideImagine (body: Record<string, unknown>, ctx: SubmitContext
     return bindFailed()
   }
   if (prompt === undefined || prompt === null || prompt.trim() === '') return refuse(relayError('prompt_is_required'))
-  if (Array.isArray(base64Array) && !base64Array.every((s: string) => /^data:[\w.+-]+\/[\w.+-]+;base64,[A-Za-z0-9+/=\s]+$/.test(s))) {
+  if (Array.isArray(base64Array) && !base64Array.every((s: string) => DATA_URL.test(s))) {
     return refuse(submitted(4, 'base64 format error', null))
   }
-  if (botType !== undefined && botType !== null && botType !== 'MID_JOURNEY' && botType !== 'NIJI_JOURNEY') {
-    return refuse(submitted(4, 'botType must be MID_JOURNEY or NIJI_JOURNEY', null))
-  }
+  const badBot = botTypeRefusal(botType)
+  if (badBot !== undefined) return refuse(badBot)
   const banned = bannedAnswer(prompt, ctx)
   if (banned !== undefined) return refuse(banned)
   return accept({ action: 'IMAGINE', prompt, state: state ?? '', layout: 'grid', parentId: null })
@@ -153,6 +166,40 @@ export function decideModal (body: Record<string, unknown>, ctx: SubmitContext):
   if (banned !== undefined) return refuse(banned)
   // new-api records a modal submission as its own task with action MODAL.
   return accept({ action: 'MODAL', prompt: finalPrompt, state: parent.state, layout: 'grid', parentId: parent.id })
+}
+
+/** Four prompts "read" from an image, derived from its bytes so the same image always reads the same. */
+function describePrompts (source: string): string {
+  const subjects = ['a lighthouse on a cliff', 'a fox in fresh snow', 'a quiet harbour town', 'a field of sunflowers', 'a neon city street', 'an old oak tree']
+  const styles = ['watercolor', 'oil painting', 'digital art', 'studio photograph', 'ink sketch', 'isometric render']
+  const seed = sha256(source)
+  return [0, 1, 2, 3].map((n) => `${n + 1}️⃣ ${subjects[seed[n]! % subjects.length]}, ${styles[seed[n + 4]! % styles.length]} --ar 1:1`).join('\n\n')
+}
+
+/** POST /mj/submit/describe: an image (`base64` data URL, or a `link`) read back as four prompts. */
+export function decideDescribe (body: Record<string, unknown>, _ctx: SubmitContext): Decision {
+  const { base64, link, botType, notifyHook, state } = body
+  if (!optString(base64) || !optString(link) || !optString(botType) || !optString(notifyHook) || !optString(state)) return bindFailed()
+  if (isEmpty(base64) && isEmpty(link)) return refuse(relayError('base64_is_required'))
+  if (!isEmpty(base64) && !DATA_URL.test(base64)) return refuse(submitted(4, 'base64 format error', null))
+  if (!isEmpty(link) && !/^https?:\/\/\S+$/.test(link)) return refuse(submitted(4, 'link must be an http(s) URL', null))
+  const badBot = botTypeRefusal(botType)
+  if (badBot !== undefined) return refuse(badBot)
+  const source = isEmpty(base64) ? link as string : base64
+  return accept({ action: 'DESCRIBE', prompt: describePrompts(source), state: state ?? '', layout: 'text', tiles: [source.slice(0, 256)], parentId: null })
+}
+
+/** POST /mj/submit/blend: two to five images blended into a grid. */
+export function decideBlend (body: Record<string, unknown>, _ctx: SubmitContext): Decision {
+  const { base64Array, dimensions, botType, notifyHook, state } = body
+  if (!optStringArray(base64Array) || !optString(dimensions) || !optString(botType) || !optString(notifyHook) || !optString(state)) return bindFailed()
+  if (base64Array === undefined || base64Array === null || base64Array.length === 0) return refuse(relayError('base64_array_is_required'))
+  if (base64Array.length < 2 || base64Array.length > 5) return refuse(submitted(4, 'base64Array must hold 2 to 5 images', null))
+  if (!base64Array.every((s) => DATA_URL.test(s))) return refuse(submitted(4, 'base64 format error', null))
+  if (!isEmpty(dimensions) && !BLEND_DIMENSIONS.includes(dimensions)) return refuse(submitted(4, 'dimensions must be PORTRAIT, SQUARE or LANDSCAPE', null))
+  const badBot = botTypeRefusal(botType)
+  if (badBot !== undefined) return refuse(badBot)
+  return accept({ action: 'BLEND', prompt: '', state: state ?? '', layout: 'grid', parentId: null })
 }
 
 /** The answer to an accepted submission once its task exists under `id`. */

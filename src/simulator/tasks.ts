@@ -13,7 +13,8 @@ const TIMEOUT_REASON = 'Upstream task timeout (over 1 hour)'
 const PROGRESS_STEPS = [15, 31, 46, 62, 77, 93] as const
 
 export type Outcome = 'SUCCESS' | 'FAILURE' | 'CANCEL' | 'MODAL'
-export type Layout = 'grid' | 'single'
+/** `text`: a DESCRIBE task, whose result is its prompts; it has no buttons. */
+export type Layout = 'grid' | 'single' | 'text'
 
 export interface StoredTask {
   readonly seq: number
@@ -79,6 +80,7 @@ function btn (customId: string, label: string, emoji: string, action: string, in
 /** The buttons a finished task offers, in Discord's order. */
 export function buttonDefs (task: StoredTask): ButtonDef[] {
   const h = task.hash
+  if (task.layout === 'text') return []
   if (task.layout === 'grid') {
     const out: ButtonDef[] = []
     for (let n = 1; n <= 4; n++) out.push(btn(`MJ::JOB::upsample::${n}::${h}`, `U${n}`, '', 'UPSCALE', n))
@@ -156,6 +158,11 @@ export class TaskStore {
 
   get (id: string): StoredTask | undefined {
     return this.#tasks.get(id)
+  }
+
+  /** Forgets a task: from then on it is unknown, as upstream forgets old tasks. */
+  delete (id: string): boolean {
+    return this.#tasks.delete(id)
   }
 
   /** The task if it exists and belongs to `key`; other keys' tasks are invisible. */

@@ -27,8 +27,8 @@ export interface BreakerSnapshot {
 
 /**
  * True when an error counts against upstream's availability. A 4xx answer
- * (say a client's bad pass-through key) shows upstream is up, so it must not
- * open the circuit for everyone else.
+ * (say a client's bad pass-through key, or the limit on its own key) shows
+ * upstream is up, so it must not open the circuit for everyone else.
  */
 export function isAvailabilityFailure (err: unknown, countRateLimits = true): boolean {
   if (err instanceof errors.UpstreamRateLimited) return countRateLimits

@@ -30,6 +30,14 @@ export interface UpstreamObserver {
   retried (): void
 }
 
+/** Upstream's answer to a submit, relayed as it is. */
+export interface SubmitAnswer {
+  statusCode: number
+  body: unknown
+  /** Upstream's `Retry-After` on a 429, in seconds. */
+  retryAfter?: number
+}
+
 interface Attempt {
   status: number
   headers: Record<string, string | string[] | undefined>
@@ -44,6 +52,30 @@ class AttemptError extends Error {
 }
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
+
+/** `Retry-After` on a client's own 429 when upstream sent none: a client must still be told to wait. */
+const DEFAULT_RETRY_AFTER_S = 1
+
+/**
+ * The coded error for an upstream answer other than 200. `tenant` says whose
+ * credential was refused: a pass-through client's own (its 401, 403 and 429
+ * are its business, answered with the same status), or the gateway's
+ * (an outage only the operator can fix, answered 5xx).
+ */
+function answerError (status: number, what: string, tenant: boolean, retryAfterMs: number | undefined): GatewayError {
+  let err: GatewayError
+  if (status === 401 || status === 403) {
+    err = !tenant ? new errors.UpstreamKeyRejected(what) : status === 401 ? new errors.UpstreamUnauthorized(what) : new errors.UpstreamForbidden(what)
+  } else if (status === 429) {
+    err = tenant ? new errors.UpstreamCredentialRateLimited(what) : new errors.UpstreamRateLimited(what)
+  } else {
+    err = new errors.UpstreamError(what)
+  }
+  err.upstreamStatus = status
+  if (retryAfterMs !== undefined) err.retryAfter = Math.ceil(retryAfterMs / 1000)
+  else if (tenant && status === 429) err.retryAfter = DEFAULT_RETRY_AFTER_S
+  return err
+}
 
 function abortableSleep (ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -83,6 +115,27 @@ function describeBody (text: string, credential: string | undefined): string {
 /** Upstream text with the credential it was sent replaced, should it echo it. */
 function mask (text: string, credential: string | undefined): string {
   return credential === undefined || credential === '' ? text : text.replaceAll(credential, '[redacted]')
+}
+
+/** Upstream's `Retry-After` on a 429 or 503, in whole seconds (an HTTP date too). */
+function retryAfterSeconds (status: number, headers: Attempt['headers']): number | undefined {
+  if (status !== 429 && status !== 503) return undefined
+  const ms = parseRetryAfter(headers['retry-after'])
+  return ms === undefined ? undefined : Math.ceil(ms / 1000)
+}
+
+/**
+ * A relayed call that upstream answered with a 5xx: upstream failing, not
+ * answering, so the client gets the gateway's coded error as on lookups
+ * (`UPSTREAM_ERROR`, 502), except that a 503 stays a 503
+ * (`UPSTREAM_UNAVAILABLE`) with upstream's `Retry-After`.
+ */
+function relayFailure (route: string, status: number, text: string, credential: string | undefined, retryAfter: number | undefined): GatewayError {
+  const what = `${route} answered HTTP ${status}: ${describeBody(text, credential)}`
+  const err: GatewayError = status === 503 ? new errors.UpstreamUnavailable(what) : new errors.UpstreamError(what)
+  err.upstreamStatus = status
+  if (retryAfter !== undefined) err.retryAfter = retryAfter
+  return err
 }
 
 /**
@@ -136,11 +189,10 @@ export class UpstreamClient {
 
   async #listByCondition (ids: readonly string[], credential: string | undefined): Promise<ParsedList> {
     const body = JSON.stringify({ ids })
-    const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key)
+    const tenant = credential !== undefined
+    const attempt = await this.#withRetries('POST', '/mj/task/list-by-condition', body, credential ?? this.#opts.key, tenant)
     if (attempt.status !== 200) {
-      const err: GatewayError = new errors.UpstreamError(`HTTP ${attempt.status}: ${describeBody(attempt.text, credential ?? this.#opts.key)}`)
-      err.upstreamStatus = attempt.status
-      throw err
+      throw answerError(attempt.status, `HTTP ${attempt.status}: ${describeBody(attempt.text, credential ?? this.#opts.key)}`, tenant, undefined)
     }
     let parsed: unknown
     try {
@@ -170,21 +222,26 @@ export class UpstreamClient {
 
   /**
    * Relays `POST /mj/submit/{action}`: one attempt, since a submit is not
-   * idempotent; the answer read within the size bound, as upstream's status
-   * and JSON, with an echoed credential masked in its `description`.
+   * idempotent; the answer read within the size bound. Upstream's own answer
+   * (2xx, 4xx) comes back as its status and JSON, with an echoed credential
+   * masked in its `description` and its `Retry-After` (a 429) in seconds.
+   * A 5xx is upstream failing, not answering: see relayFailure.
    */
-  async submit (action: string, body: string, credential: string | undefined): Promise<{ statusCode: number, body: unknown }> {
+  async submit (action: string, body: string, credential: string | undefined): Promise<SubmitAnswer> {
     const key = credential ?? this.#opts.key
     const signal = AbortSignal.timeout(this.#opts.timeoutMs)
     let text: string
     let statusCode: number
+    let retryAfter: number | undefined
     try {
       const res = await this.#pool.request({ method: 'POST', path: `${this.#prefix}/mj/submit/${action}`, headers: this.#headers(key, 'application/json', true), body, signal })
       statusCode = res.statusCode
+      retryAfter = retryAfterSeconds(statusCode, res.headers)
       text = await this.#readBody(res)
     } catch (err) {
       throw (err instanceof AttemptError ? err : this.#classify(err, signal)).failure
     }
+    if (statusCode >= 500) throw relayFailure('submit', statusCode, text, key, retryAfter)
     let answer: unknown
     try {
       answer = JSON.parse(text)
@@ -193,25 +250,42 @@ export class UpstreamClient {
     }
     const described = answer as { description?: unknown } | null
     if (typeof described?.description === 'string') described.description = mask(described.description, key)
-    return { statusCode, body: answer }
+    return retryAfter === undefined ? { statusCode, body: answer } : { statusCode, body: answer, retryAfter }
   }
 
   /**
    * Streams `GET /mj/image/{id}` back unbuffered; the caller owns the body.
+   * Upstream's 2xx and 4xx come back as they are, a 5xx as relayFailure says.
    * The deadline covers the answer's headers only: a large image to a slow
    * client may take longer, and a stalled one is cut by the body timeout.
    */
   async image (id: string, credential: string | undefined): Promise<Dispatcher.ResponseData> {
+    const key = credential ?? this.#opts.key
+    let res: Dispatcher.ResponseData
     try {
-      return await this.#pool.request({
+      res = await this.#pool.request({
         method: 'GET',
         path: `${this.#prefix}/mj/image/${encodeURIComponent(id)}`,
-        headers: this.#headers(credential ?? this.#opts.key, 'image/*', false),
+        headers: this.#headers(key, 'image/*', false),
         headersTimeout: this.#opts.timeoutMs
       })
     } catch (err) {
       throw this.#classify(err, undefined).failure
     }
+    if (res.statusCode < 500) {
+      // A 429's Retry-After in whole seconds, as on submits; one that cannot be read is not passed on.
+      const retryAfter = retryAfterSeconds(res.statusCode, res.headers)
+      if (retryAfter === undefined) delete res.headers['retry-after']
+      else res.headers['retry-after'] = String(retryAfter)
+      return res
+    }
+    let text: string
+    try {
+      text = await this.#readBody(res)
+    } catch (err) {
+      throw (err instanceof AttemptError ? err : this.#classify(err, undefined)).failure
+    }
+    throw relayFailure('image', res.statusCode, text, key, retryAfterSeconds(res.statusCode, res.headers))
   }
 
   #headers (credential: string | undefined, accept: string, json: boolean): Record<string, string> {
@@ -231,14 +305,14 @@ export class UpstreamClient {
     return new errors.UpstreamBadResponse(reason)
   }
 
-  async #withRetries (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined): Promise<Attempt> {
+  async #withRetries (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, tenant: boolean): Promise<Attempt> {
     const { timeoutMs, retries, retryBaseMs, retryAfterCapMs } = this.#opts
     const deadline = Date.now() + timeoutMs
     const signal = AbortSignal.timeout(timeoutMs)
     for (let attempt = 0; ; attempt++) {
       let failure: AttemptError
       try {
-        return await this.#attempt(method, path, body, credential, signal)
+        return await this.#attempt(method, path, body, credential, tenant, signal)
       } catch (err) {
         failure = err instanceof AttemptError ? err : this.#classify(err, signal)
       }
@@ -263,7 +337,7 @@ export class UpstreamClient {
     }
   }
 
-  async #attempt (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, signal: AbortSignal): Promise<Attempt> {
+  async #attempt (method: Dispatcher.HttpMethod, path: string, body: string, credential: string | undefined, tenant: boolean, signal: AbortSignal): Promise<Attempt> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
     if (credential !== undefined) headers.authorization = `Bearer ${credential}`
     const res = await this.#pool.request({ method, path: this.#prefix + path, headers, body, signal })
@@ -271,9 +345,7 @@ export class UpstreamClient {
     const status = res.statusCode
     if (RETRYABLE_STATUS.has(status)) {
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
-      const what = `HTTP ${status}: ${describeBody(text, credential)}`
-      const failure: GatewayError = status === 429 ? new errors.UpstreamRateLimited(what) : new errors.UpstreamError(what)
-      if (retryAfterMs !== undefined) failure.retryAfter = Math.ceil(retryAfterMs / 1000)
+      const failure = answerError(status, `HTTP ${status}: ${describeBody(text, credential)}`, tenant, retryAfterMs)
       throw new AttemptError(failure, true, retryAfterMs)
     }
     return { status, headers: res.headers, text }

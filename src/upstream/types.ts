@@ -24,9 +24,10 @@ export interface UpstreamTask {
   failReason?: string | null
   imageUrl?: string | null
   state?: string | null
-  submitTime?: number | null
-  startTime?: number | null
-  finishTime?: number | null
+  /** Epoch ms; `0` when unset, or `""` from some proxies. */
+  submitTime?: number | '' | null
+  startTime?: number | '' | null
+  finishTime?: number | '' | null
   properties?: Record<string, unknown> | null
   buttons?: UpstreamButton[] | null
   [extra: string]: unknown

@@ -4,8 +4,9 @@ import type { UpstreamTask } from './types.js'
  * The upstream body guard: every list-by-condition answer is untrusted.
  * A body that is not a JSON array of objects with string ids is unusable as a
  * whole (we cannot tell which id an entry belongs to). An entry with a
- * usable id but a field of the wrong type fails only that id. `""`, `null`
- * and `0` are legitimate upstream values everywhere (docs/upstream.md).
+ * usable id but a field of the wrong type, or nested past MAX_TASK_DEPTH,
+ * fails only that id. `""`, `null` and `0` are legitimate upstream values
+ * everywhere (docs/upstream.md).
  */
 
 const STRING_FIELDS = ['action', 'status', 'progress', 'prompt', 'promptEn', 'description', 'failReason', 'imageUrl', 'state'] as const
@@ -24,6 +25,28 @@ export interface ParsedList {
 }
 
 export class BadBodyError extends Error {}
+
+/**
+ * Deepest nesting a task may have, the task itself counting as level 1. Real
+ * tasks are 3 levels deep (a button's fields); a deeper one is hostile or
+ * broken, and would overflow the recursive code downstream (the version hash,
+ * JSON serializers) instead of failing as a bad answer for its id.
+ */
+export const MAX_TASK_DEPTH = 32
+
+/** True when objects and arrays nest more than `max` levels; iterative, so no depth can overflow the stack here. */
+function deeperThan (value: object, max: number): boolean {
+  const stack: Array<[object, number]> = [[value, 1]]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [node, depth] = next
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child === null || typeof child !== 'object') continue
+      if (depth + 1 > max) return true
+      stack.push([child, depth + 1])
+    }
+  }
+  return false
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const nullish = (v: unknown): boolean => v === null || v === undefined
@@ -47,6 +70,7 @@ function fieldProblem (entry: Record<string, unknown>): string | undefined {
       for (const f of BUTTON_INT_FIELDS) if (!nullish(b[f]) && !Number.isSafeInteger(b[f])) return `button field ${f} is not an integer`
     }
   }
+  if (deeperThan(entry, MAX_TASK_DEPTH)) return `nested deeper than ${MAX_TASK_DEPTH} levels`
   return undefined
 }
 

@@ -50,7 +50,7 @@ const json = (stdout: string): any => JSON.parse(stdout)
 
 const STEPS: Step[] = [
   { command: /\/healthz$/, check: (t, out) => t.same(json(out), { status: 'ok' }) },
-  { command: /\/readyz$/, check: (t, out) => t.same(json(out), { ready: true }) },
+  { command: /\/readyz$/, check: (t, out) => t.strictSame(json(out), { ready: true, breaker: { state: 'closed', retryInMs: 0 } }) },
   {
     command: /\/v1\/tasks\?ids=/,
     check: (t, out) => t.same(json(out).map((task: any) => [task.id, task.status]), [['1700000000000101', 'SUCCESS'], ['1700000120000303', 'FAILURE']])

@@ -5,8 +5,12 @@ import { setup } from '../helpers/gateway.js'
 
 const GQL_RESPONSE = 'application/graphql-response+json'
 
+/**
+ * A GraphQL POST asking for application/graphql-response+json, where a request
+ * error is a 400 (under application/json it is a 200: test/graphql/http.test.ts).
+ */
 function gql (query: string, variables?: Record<string, unknown>): InjectOptions {
-  return { method: 'POST', url: '/graphql', payload: variables === undefined ? { query } : { query, variables } }
+  return { method: 'POST', url: '/graphql', headers: { accept: GQL_RESPONSE }, payload: variables === undefined ? { query } : { query, variables } }
 }
 
 /** The message of a gateway error body, a drop-in error body or a GraphQL error response. */
@@ -68,8 +72,8 @@ t.test('a bad id gets 400 naming its position', async (t) => {
     ]) {
       const res = await app.inject(request)
       if (request.url === '/graphql') {
-        t.equal(res.statusCode, 400, 'GraphQL: the field error\'s status, as it is the only error and there is no data')
-        t.match(res.json(), { data: null, errors: [{ message, extensions: { code: 'GW_ERR_INVALID_ID' } }] })
+        t.equal(res.statusCode, 200, 'GraphQL: a bad id is an error for its own item, beside the others\' answers')
+        t.match(res.json(), { data: { tasks: [null, null, null, null] }, errors: [{ message, path: ['tasks', 3], extensions: { code: 'GW_ERR_INVALID_ID' } }] })
       } else {
         t.equal(res.statusCode, 400, `${request.url} ${JSON.stringify(id)}`)
         t.match(messageOf(res.json()), message)
@@ -85,30 +89,59 @@ t.test('a bad id gets 400 naming its position', async (t) => {
     t.equal(res.statusCode, 400, url)
     t.match(messageOf(res.json()), /id/)
   }
-  t.equal(upstream.calls.length, 0)
+  t.strictSame([...new Set(upstream.calls.flatMap((call) => call.ids))], ['1', '2', '3'], 'only GraphQL\'s well-formed ids reached upstream')
 })
 
-t.test('body size, malformed JSON and content type: 413, 400, 415, all JSON', async (t) => {
-  const { app, upstream } = await setup(t, { limits: { bodyLimitBytes: 4096 } })
+t.test('body size, malformed JSON and content type: 413, 400, 415, all JSON with the gateway\'s codes, never fastify\'s', async (t) => {
+  const { app, upstream } = await setup(t, { limits: { bodyLimitBytes: 4096, submitBodyLimitBytes: 4096 } })
+  /** The code of a gateway error body or a GraphQL error response. */
+  const codeOf = (body: any): string | undefined => body?.code ?? body?.errors?.[0]?.extensions?.code
   for (const url of ['/v1/tasks', '/mj/task/list-by-condition', '/graphql']) {
     const big = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ids: ['1'], pad: 'x'.repeat(5000) }) })
     t.equal(big.statusCode, 413, `${url}: 413`)
     t.match(big.headers['content-type'], /json/)
-    t.match(messageOf(big.json()), /too large/i)
+    t.equal(codeOf(big.json()), 'GW_ERR_BODY_TOO_LARGE')
+    t.equal(messageOf(big.json()), 'Request body is larger than this route\'s limit of 4096 bytes')
 
     const malformed = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{"ids": [' })
     t.equal(malformed.statusCode, 400, `${url}: malformed JSON`)
     t.match(malformed.headers['content-type'], /json/)
-    t.ok(messageOf(malformed.json()).length > 0)
+    if (url.startsWith('/mj/')) t.strictSame(malformed.json(), { description: 'do_request_failed ', type: 'upstream_error', code: 4 }, 'the drop-in route answers as upstream')
+    else t.equal(codeOf(malformed.json()), 'GW_ERR_BAD_REQUEST', `${url}: malformed JSON is coded`)
 
+    const empty = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '' })
+    t.equal(empty.statusCode, 400, `${url}: empty JSON body`)
+    if (!url.startsWith('/mj/')) t.equal(codeOf(empty.json()), 'GW_ERR_BAD_REQUEST')
+
+    const accepted = url === '/graphql' ? 'application/json or application/graphql' : 'application/json'
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
       const res = await app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload: 'ids=1' })
       t.equal(res.statusCode, 415, `${url}: ${type}`)
       t.match(res.headers['content-type'], /json/)
-      t.ok(messageOf(res.json()).length > 0)
+      t.equal(codeOf(res.json()), 'GW_ERR_UNSUPPORTED_MEDIA_TYPE')
+      t.equal(messageOf(res.json()), `Unsupported Media Type: ${JSON.stringify(type)}; send ${accepted}`, `${url}: names what it accepts`)
     }
   }
   t.equal(upstream.calls.length, 0)
+})
+
+t.test('no error body carries a code from outside the gateway\'s table', async (t) => {
+  const { app } = await setup(t)
+  const { errors } = await import('../../src/errors.js')
+  const table = new Set<string>(Object.values(errors).map((E) => new E('x', 1).code))
+  const requests: InjectOptions[] = [
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '{' },
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '' },
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '{"ids": "1"}' },
+    { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'text/csv' }, payload: '1' },
+    { method: 'GET', url: '/v1/tasks/%E0%A4%A' },
+    { method: 'GET', url: '/no/such/route' }
+  ]
+  for (const request of requests) {
+    const res = await app.inject(request)
+    t.ok(res.statusCode >= 400, `${request.method} ${request.url}: ${res.statusCode}`)
+    t.ok(table.has(res.json().code), `${request.method} ${request.url}: ${res.json().code} is the gateway's`)
+  }
 })
 
 t.test('GraphQL: depth limit', async (t) => {
@@ -117,7 +150,7 @@ t.test('GraphQL: depth limit', async (t) => {
   t.equal(ok.statusCode, 200)
   const deep = await app.inject(gql('{ tasks(ids: ["1"]) { buttons { label } } }'))
   t.equal(deep.statusCode, 400)
-  t.match(deep.json(), { errors: [{ message: /3 levels deep; at most 2/, extensions: { code: 'GW_ERR_QUERY_TOO_COMPLEX' } }] })
+  t.strictSame(deep.json(), { errors: [{ message: 'Query is 3 levels deep; at most 2 allowed (GRAPHQL_MAX_DEPTH)', extensions: { code: 'GW_ERR_QUERY_TOO_COMPLEX' } }] })
   // Fragments do not hide depth.
   const viaFragment = await app.inject(gql('{ tasks(ids: ["1"]) { ...F } } fragment F on Task { buttons { ... on Button { label } } }'))
   t.equal(viaFragment.statusCode, 400)
@@ -136,7 +169,7 @@ t.test('GraphQL: 1000 aliased tasks fields do not fan out', async (t) => {
   const aliases = Array.from({ length: 1000 }, (_, i) => `a${i}: tasks(ids: ["${i}"]) { id }`).join('\n')
   const res = await app.inject(gql(`{ ${aliases} }`))
   t.equal(res.statusCode, 400)
-  t.match(res.json(), { errors: [{ message: /GRAPHQL_MAX_FIELDS/, extensions: { code: 'GW_ERR_QUERY_TOO_COMPLEX' } }] })
+  t.strictSame(res.json(), { errors: [{ message: 'Query selects 2000 fields (aliases and fragment uses counted); at most 500 allowed (GRAPHQL_MAX_FIELDS)', extensions: { code: 'GW_ERR_QUERY_TOO_COMPLEX' } }] })
 
   // Fragments multiply: 4 uses of a fragment with 4 uses of a fragment with 40 fields.
   const leaf = Array.from({ length: 40 }, (_, i) => `f${i}: id`).join(' ')
@@ -153,7 +186,7 @@ t.test('GraphQL: 1000 aliased tasks fields do not fan out', async (t) => {
   const many = Array.from({ length: 6 }, (_, i) => `a${i}: tasks(ids: [${ids}]) { id }`).join(' ')
   const total = await app.inject(gql(`{ ${many} }`))
   t.equal(total.statusCode, 400)
-  t.match(total.json(), { errors: [{ message: /Too many ids: 600 given, at most 500/, extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }] })
+  t.strictSame(total.json(), { errors: [{ message: 'Too many ids: 600 given, at most 500 allowed per request', extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }] })
   const viaVariables = await app.inject(gql('query ($a: [ID!]!, $b: [ID!]!) { x: tasks(ids: $a) { id } y: tasks(ids: $b) { id } z: task(id: "1") { id } }',
     { a: Array.from({ length: 300 }, (_, i) => String(i)), b: Array.from({ length: 200 }, (_, i) => String(i)) }))
   t.equal(viaVariables.statusCode, 400, '300 + 200 + 1 ids')
@@ -165,24 +198,34 @@ t.test('GraphQL: 1000 aliased tasks fields do not fan out', async (t) => {
   t.same(upstream.calls.map((c) => c.ids), [['77']], '50 aliases of one id: one upstream call')
 })
 
-t.test('GraphQL: batched requests are off', async (t) => {
-  const { app, upstream } = await setup(t)
+t.test('GraphQL: ids count however they are written: literals, variables and variable defaults', async (t) => {
+  const { app, upstream } = await setup(t, { limits: { maxIdsPerRequest: 10 } })
   upstream.add({ id: '1' })
-  const batch = [{ query: '{ task(id: "1") { id } }' }, { query: '{ task(id: "1") { id } }' }]
-  const res = await app.inject({ method: 'POST', url: '/graphql', headers: { accept: GQL_RESPONSE }, payload: batch })
-  t.equal(res.statusCode, 400)
-  t.ok(res.json().errors[0].message.length > 0)
-  t.notOk('data' in res.json() && res.json().data !== null)
-  const plain = await app.inject({ method: 'POST', url: '/graphql', payload: batch })
-  t.ok(plain.json().errors?.length > 0, 'with application/json too, an error and no data')
-  t.equal(upstream.calls.length, 0, 'no operation ran')
+  const list = (n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => String(from + i))
+  const defaults = `query ($a: [ID!] = ${JSON.stringify(list(6))}, $b: [ID!] = ${JSON.stringify(list(5, 100))}) { a: tasks(ids: $a) { id } b: tasks(ids: $b) { id } }`
+  const refused = await app.inject(gql(defaults))
+  t.equal(refused.statusCode, 400, 'two defaults of 6 and 5 ids')
+  t.strictSame(refused.json(), { errors: [{ message: 'Too many ids: 11 given, at most 10 allowed per request', extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }] })
+  const mixed = await app.inject(gql(`query ($a: [ID!] = ${JSON.stringify(list(6))}, $x: ID = "9") { a: tasks(ids: $a) { id } b: tasks(ids: ["1", "2", "3"]) { id } c: task(id: "1") { id } d: tasks(ids: [$x, "4"]) { id } }`))
+  t.equal(mixed.json().errors[0].message, 'Too many ids: 12 given, at most 10 allowed per request', '6 by default, then 3 + 1 + 2 written')
+  t.equal(upstream.calls.length, 0, 'no refused query reached upstream')
+
+  // A given variable replaces its default.
+  const given = await app.inject(gql(defaults, { a: ['1'] }))
+  t.equal(given.statusCode, 200, '1 given + 5 by default')
+  t.strictSame(given.json(), { data: { a: [{ id: '1' }], b: [null, null, null, null, null] } })
+  const more = await app.inject(gql(defaults, { a: list(6), b: list(5) }))
+  t.equal(more.json().errors[0].message, 'Too many ids: 11 given, at most 10 allowed per request', 'given values count as themselves')
+  const nulled = await app.inject(gql(`query ($a: [ID!] = ${JSON.stringify(list(20))}) { tasks(ids: ["1"]) { id } other: tasks(ids: $a) { id } }`, { a: null }))
+  t.strictSame(nulled.json().errors.map((e: { message: string }) => e.message), ['Argument "ids" of non-null type "[ID!]!" must not be null.'],
+    'an explicit null replaces the default of 20: it fails as null, not as too many ids')
 })
 
 t.test('GraphQL: the query must be GraphQL text, not a JSON-encoded AST', async (t) => {
   const { app } = await setup(t)
   const ast = JSON.stringify({ kind: 'Document', definitions: [{ kind: 'OperationDefinition', operation: 'query', selectionSet: { kind: 'SelectionSet', selections: [] } }] })
   for (const query of [ast, 'null', '1', '[]', '"x"', '{"kind":"Document"}']) {
-    for (const request of [gql(query), { method: 'POST' as const, url: '/graphql', headers: { 'content-type': 'application/graphql' }, payload: query }]) {
+    for (const request of [gql(query), { method: 'POST' as const, url: '/graphql', headers: { 'content-type': 'application/graphql', accept: GQL_RESPONSE }, payload: query }]) {
       const res = await app.inject(request)
       t.equal(res.statusCode, 400, query)
       t.match(res.json(), { errors: [{ message: /GraphQL document/ }] })

@@ -2,6 +2,8 @@ import t from 'tap'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
+import WebSocket from 'ws'
+import { createClient } from 'graphql-ws'
 import { buildApp } from '../../src/app.js'
 import { partitionOf, SHARED_SCOPE } from '../../src/core/scope.js'
 import type { WatchEvent } from '../../src/core/watcher.js'
@@ -27,7 +29,7 @@ t.test('without REDIS_URL every replica fetches for itself (the problem this sol
   for (const app of apps) t.equal((await get(app, '/v1/tasks/1')).headers['x-cache'], 'miss')
   t.equal(upstream.calls.length, 3)
   t.equal(apps[0]!.redis, undefined)
-  t.strictSame((await get(apps[0]!, '/readyz')).json(), { ready: true }, '/readyz says nothing of Redis when there is none')
+  t.strictSame((await get(apps[0]!, '/readyz')).json(), { ready: true, breaker: { state: 'closed', retryInMs: 0 } }, '/readyz says nothing of Redis when there is none')
 })
 
 t.test('a task fetched through one replica is a hit on the others, on REST and GraphQL', async (t) => {
@@ -62,6 +64,22 @@ t.test('stale-if-error: a replica that never saw a task serves the copy L2 still
   t.equal(res.headers.age, '7')
   t.equal(res.json().progress, '40%')
   t.equal(upstream.calls.length, 2, 'B tried upstream first')
+})
+
+t.test('stale-if-error never covers a refusal: L2\'s copy does not hide upstream refusing the key, a 429 is covered', async (t) => {
+  const cl = await cluster(t, { upstream: { retries: 0 } }, { count: 2 })
+  const { apps: [a, b], upstream, clock } = cl
+  upstream.add({ id: '5', status: 'IN_PROGRESS', progress: '40%' })
+  t.equal((await get(a!, '/v1/tasks/5')).statusCode, 200)
+  await inL2(cl, '5')
+  clock.advance(2_000 + 5_000)
+  upstream.script({ kind: 'status', status: 401 })
+  const refused = await get(b!, '/v1/tasks/5')
+  t.strictSame([refused.statusCode, refused.json().code, refused.headers['x-cache']], [502, 'UPSTREAM_KEY_REJECTED', undefined])
+  upstream.script({ kind: 'status', status: 429 })
+  const limited = await get(a!, '/v1/tasks/5')
+  t.strictSame([limited.statusCode, limited.headers['x-cache']], [200, 'stale'])
+  t.equal(upstream.calls.length, 3, 'both replicas asked upstream')
 })
 
 t.test('a burst of 150 lookups over 120 ids, spread over three replicas, asks upstream for each id once', async (t) => {
@@ -104,14 +122,14 @@ t.test('Redis killed: every replica still answers and /readyz says so; restarted
   const [a, b, c] = apps
   upstream.add({ id: '1' }, { id: '2' }, { id: '3' })
   t.equal((await get(a!, '/v1/tasks/1')).statusCode, 200)
-  t.strictSame((await get(b!, '/readyz')).json(), { ready: true, redis: 'up' })
+  t.strictSame((await get(b!, '/readyz')).json(), { ready: true, breaker: { state: 'closed', retryInMs: 0 }, redis: 'up' })
 
   await redis.kill()
   await waitFor(() => apps.every((app) => app.redis!.state === 'down'), 'every replica to see Redis go')
   for (const app of apps) {
     const ready = await get(app, '/readyz')
     t.equal(ready.statusCode, 200, '/readyz stays 200')
-    t.strictSame(ready.json(), { ready: true, redis: 'down' })
+    t.strictSame(ready.json(), { ready: true, breaker: { state: 'closed', retryInMs: 0 }, redis: 'down' })
     t.equal(await metric(app, 'gateway_shared_tier_up'), 0)
     const fresh = await get(app, '/v1/tasks/2')
     t.equal(fresh.statusCode, 200, 'a new id is fetched from upstream')
@@ -122,7 +140,7 @@ t.test('Redis killed: every replica still answers and /readyz says so; restarted
 
   await redis.restart()
   await ready()
-  for (const app of apps) t.strictSame((await get(app, '/readyz')).json(), { ready: true, redis: 'up' })
+  for (const app of apps) t.strictSame((await get(app, '/readyz')).json(), { ready: true, breaker: { state: 'closed', retryInMs: 0 }, redis: 'up' })
   t.equal((await get(c!, '/v1/tasks/3')).headers['x-cache'], 'miss')
   await inL2(cl, '3')
   t.equal((await get(a!, '/v1/tasks/3')).headers['x-cache'], 'hit', 'sharing resumed by itself')
@@ -246,6 +264,34 @@ t.test('the rate limit counts across replicas, and per replica while Redis is do
     t.equal(res.statusCode, 200, 'no request fails because Redis is down')
     t.equal(res.headers['x-ratelimit-remaining'], '3', 'each replica counts on its own meanwhile')
   }
+})
+
+t.test('a GraphQL subscribe on a WebSocket spends the cluster\'s budget, as a request does', async (t) => {
+  const KEY = 'gw-client-key-subscribe-0123456789'
+  const { apps, upstream } = await cluster(t, { security: { apiKeys: KEY, rateLimitMax: 4, rateLimitWindowMs: 60_000 } }, { count: 2 })
+  upstream.add({ id: '1', status: 'SUCCESS', progress: '100%' })
+  for (let i = 0; i < 2; i++) t.equal((await get(apps[0]!, '/v1/tasks/1', { 'x-api-key': KEY })).statusCode, 200, `request ${i + 1} on replica A`)
+
+  const address = await apps[1]!.listen({ port: 0, host: '127.0.0.1' })
+  class KeyedSocket extends WebSocket {
+    constructor (url: string, protocols?: string | string[]) { super(url, protocols, { headers: { 'x-api-key': KEY } }) }
+  }
+  const client = createClient({ url: address.replace(/^http/, 'ws') + '/graphql', webSocketImpl: KeyedSocket, retryAttempts: 0, lazy: false })
+  t.teardown(() => client.dispose())
+  const subscribe = () => new Promise<unknown>((resolve) => {
+    client.subscribe({ query: 'subscription { taskUpdates(ids: ["1"]) { id status } }' }, {
+      next: () => resolve('accepted'),
+      error: (error) => resolve({ error }),
+      complete: () => resolve('accepted')
+    })
+  })
+  // On replica B the upgrade is the third request of the budget, the first subscribe the fourth.
+  t.equal(await subscribe(), 'accepted', 'the fourth request fits')
+  const calls = upstream.calls.length
+  const refused = await subscribe() as { error: Array<{ extensions: unknown }> }
+  t.strictSame(refused.error.map((e) => e.extensions), [{ code: 'GW_ERR_RATE_LIMITED' }], 'the fifth, a subscribe on B, is over the cluster\'s limit')
+  t.equal(upstream.calls.length, calls, 'the refused subscribe reached no upstream')
+  t.equal((await get(apps[0]!, '/v1/tasks/1', { 'x-api-key': KEY })).statusCode, 429, 'and replica A agrees')
 })
 
 t.test('watchers on three replicas read a watched id about as often as one replica would', async (t) => {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const SCENARIOS = ['cache-hit-rest', 'cache-hit-graphql', 'burst', 'lone', 'load-calls', 'load-throughput', 'memory', 'replicas-calls', 'replicas-fetches', 'replicas-p99', 'replicas-l2-hit']
+const SCENARIOS = ['cache-hit-rest', 'cache-hit-graphql', 'cache-hit-rest-list', 'cache-hit-graphql-list', 'repeated-operation', 'burst', 'lone', 'load-calls', 'load-throughput', 'memory', 'replicas-calls', 'replicas-fetches', 'replicas-p99', 'replicas-l2-hit']
 
 // The smoke mode only: this checks the report is well formed, never how fast anything was.
 t.test('npm run bench -- --quick writes a well-formed report', async (t) => {

@@ -142,7 +142,7 @@ t.test('a throwing observer never strands the lookups of its batch', async (t) =
   })
   const scope = { partition: 'p', credential: undefined }
   const [a, b] = await Promise.all([batcher.load('1', scope), batcher.load('2', scope)])
-  t.same([a?.id, b?.id], ['1', '2'], 'both lookups resolved')
+  t.strictSame([a?.task.id, b?.task.id], ['1', '2'], 'both lookups resolved')
   t.same(observed, ['cache broke', 'cache broke', 'metrics broke'], 'each failure was reported')
   t.same(batcher.stats, { lanes: 0, queued: 0, inFlight: 0, activeCalls: 0 }, 'and the lane was released')
 })

@@ -6,6 +6,7 @@ import type { Landing } from '../../src/core/shared-store.js'
 import { TaskCache } from '../../src/core/task-cache.js'
 import type { Scope } from '../../src/core/scope.js'
 import type { UpstreamTask } from '../../src/upstream/types.js'
+import { StoredTask } from '../../src/core/stored-task.js'
 import { connectSharedTier, type SharedTier } from '../../src/plugins/redis.js'
 import { RedisTaskStore } from '../../src/shared/redis-store.js'
 import { ManualClock, waitFor } from '../helpers/gateway.js'
@@ -24,15 +25,15 @@ const TENANT: Scope = { partition: 'cred:tenant-digest', credential: 'sk-tenant'
 class Upstream {
   readonly calls: string[] = []
   readonly tasks = new Map<string, UpstreamTask>()
-  readonly #pending = new Map<string, Array<{ resolve: (task: UpstreamTask | null) => void, reject: (err: Error) => void }>>()
+  readonly #pending = new Map<string, Array<{ resolve: (task: StoredTask | null) => void, reject: (err: Error) => void }>>()
   /** When set, calls wait for `answer()`/`fail()` instead of answering at once. */
   held = false
   failure: Error | undefined
 
-  async load (id: string): Promise<UpstreamTask | null> {
+  async load (id: string): Promise<StoredTask | null> {
     this.calls.push(id)
     if (this.failure !== undefined) throw this.failure
-    if (!this.held) return this.tasks.get(id) ?? null
+    if (!this.held) return this.#answerOf(id)
     return await new Promise((resolve, reject) => {
       const list = this.#pending.get(id) ?? []
       list.push({ resolve, reject })
@@ -41,8 +42,14 @@ class Upstream {
   }
 
   answer (id: string): void {
-    for (const p of this.#pending.get(id) ?? []) p.resolve(this.tasks.get(id) ?? null)
+    for (const p of this.#pending.get(id) ?? []) p.resolve(this.#answerOf(id))
     this.#pending.delete(id)
+  }
+
+  /** Serialized once, as the batcher's fetch does. */
+  #answerOf (id: string): StoredTask | null {
+    const task = this.tasks.get(id)
+    return task === undefined ? null : StoredTask.from(task)
   }
 
   fail (id: string, err: Error): void {
@@ -128,7 +135,7 @@ t.test('an L2 miss leases the id and fetches it; another replica then reads it f
   a.upstream.tasks.set('1', task('1'))
 
   const first = await a.flight.load('1', SCOPE)
-  t.strictSame(first.entry, { task: task('1'), storedAt: clock.time, freshUntil: clock.time + 2000 })
+  t.strictSame(first.entry, { stored: StoredTask.from(task('1')), storedAt: clock.time, freshUntil: clock.time + 2000 })
   t.equal(first.hit, false)
   t.strictSame(a.upstream.calls, ['1'])
   // The holder writes L2 and releases its lease at once, in one round trip.
@@ -189,7 +196,7 @@ t.test('an id leased by another replica waits for its announcement and never goe
   t.strictSame(a.upstream.calls, ['9'])
   t.strictSame(b.upstream.calls, [], 'B never asked upstream')
   t.equal(b.counts.waits, 1)
-  t.strictSame(b.cache.get('shared', '9')?.task, task('9', '77%'), 'and keeps it in its L1')
+  t.strictSame(b.cache.get('shared', '9')?.stored?.task, task('9', '77%'), 'and keeps it in its L1')
 })
 
 t.test('a holder that dies mid-call: its lease runs out and a waiting replica takes over', async (t) => {
@@ -205,7 +212,7 @@ t.test('a holder that dies mid-call: its lease runs out and a waiting replica ta
   // A crashes: its connection goes, nothing is released or announced.
   a.tier.close()
   const answer = await b.flight.load('5', SCOPE)
-  t.strictSame(answer.entry?.task, task('5'))
+  t.strictSame(answer.entry?.stored?.task, task('5'))
   t.strictSame(b.upstream.calls, ['5'], 'B fetched it once the lease ran out')
   t.strictSame({ waits: b.counts.waits, takeovers: b.counts.takeovers }, { waits: 1, takeovers: 1 })
 })
@@ -234,7 +241,7 @@ t.test('the holder\'s upstream failure is the waiters\' answer, with L2\'s stale
   t.equal(theirs.error!.message, 'Upstream call failed: HTTP 500: boom')
   t.equal(theirs.error!.statusCode, 502)
   t.equal(theirs.error!.upstreamStatus, 500)
-  t.strictSame(theirs.stale?.task, task('4', '10%'), 'the stale entry L2 held, for stale-if-error')
+  t.strictSame(theirs.stale?.stored?.task, task('4', '10%'), 'the stale entry L2 held, for stale-if-error')
   t.strictSame(b.upstream.calls, [])
 })
 
@@ -253,7 +260,7 @@ t.test('a holder that cannot ask upstream (breaker open) hands the lease back an
   a.upstream.fail('6', new errors.UpstreamCircuitOpen('5 consecutive upstream failures'))
   t.ok((await holder).error instanceof errors.UpstreamCircuitOpen)
   const answer = await waiter
-  t.strictSame(answer.entry?.task, task('6'), 'B asked upstream itself')
+  t.strictSame(answer.entry?.stored?.task, task('6'), 'B asked upstream itself')
   t.strictSame(b.upstream.calls, ['6'])
 })
 
@@ -266,7 +273,7 @@ t.test('tenants never share an entry or a lease', async (t) => {
   await a.flight.load('8', SCOPE)
   const other = await b.flight.load('8', TENANT)
   t.equal(other.hit, false)
-  t.equal(other.entry?.task, null, 'the tenant asked upstream with its own credential')
+  t.equal(other.entry?.stored, null, 'the tenant asked upstream with its own credential')
   t.strictSame(b.upstream.calls, ['8'])
 })
 
@@ -280,13 +287,13 @@ t.test('with Redis down the flight goes straight to upstream; a hung Redis costs
   redis.pause()
   t.teardown(() => redis.resume())
   const slow = await a.flight.load('1', SCOPE)
-  t.strictSame(slow.entry?.task, task('1'), 'answered from upstream once the acquire timed out')
+  t.strictSame(slow.entry?.stored?.task, task('1'), 'answered from upstream once the acquire timed out')
   t.strictSame(a.counts.errors, ['acquire'])
 
   await redis.kill()
   await waitFor(() => a.tier.state === 'down', 'the connection to drop')
   const down = await a.flight.load('2', SCOPE)
-  t.strictSame(down.entry?.task, task('2'))
+  t.strictSame(down.entry?.stored?.task, task('2'))
   t.strictSame(a.upstream.calls, ['1', '2'])
   t.strictSame(a.counts.errors.filter((op) => op === 'acquire'), ['acquire'], 'no call is tried while Redis is known to be down')
 })
@@ -323,7 +330,7 @@ t.test('answers for watched ids reach the listener, fresh in L1, whichever repli
   await Promise.all([a.flight.load('7', SCOPE), a.flight.load('70', SCOPE)])
   await waitFor(() => heard.length === 1, 'B to hear of 7')
   t.strictSame(heard, [['shared', ['7']]], 'only the watched id')
-  t.strictSame(b.cache.get('shared', '7')?.task, task('7', '50%'), 'in B\'s L1 before the listener reads it')
+  t.strictSame(b.cache.get('shared', '7')?.stored?.task, task('7', '50%'), 'in B\'s L1 before the listener reads it')
   t.equal(b.cache.get('shared', '70'), undefined, 'unwatched answers do not fill L1')
 
   b.upstream.tasks.set('7', task('7', '60%'))
@@ -367,12 +374,12 @@ t.test('forget drops an id\'s L2 entry: a submit just created the task that L2 r
   const clock = new ManualClock()
   const a = await replica(t, redis, clock)
   const b = await replica(t, redis, clock)
-  t.equal((await a.flight.load('12', SCOPE)).entry?.task, null, 'unknown for now')
+  t.equal((await a.flight.load('12', SCOPE)).entry?.stored, null, 'unknown for now')
   await eventually(async () => await a.tier.client.exists(a.store.taskKey('shared', '12')) === 1, 'the unknown in L2')
   a.flight.forget('shared', '12')
   await eventually(async () => await a.tier.client.exists(a.store.taskKey('shared', '12')) === 0, 'the entry to go')
   b.upstream.tasks.set('12', task('12', '0%'))
-  t.strictSame((await b.flight.load('12', SCOPE)).entry?.task, task('12', '0%'), 'the next lookup asks upstream')
+  t.strictSame((await b.flight.load('12', SCOPE)).entry?.stored?.task, task('12', '0%'), 'the next lookup asks upstream')
 })
 
 t.test('more lookups on their way than BATCH_MAX_QUEUED get 503, as from the batcher', async (t) => {
@@ -415,7 +422,7 @@ t.test('an announcement that comes before a lookup has asked answers it as a hit
   t.teardown(() => flight.close())
   for (const id of ['1', '2', '3']) upstream.tasks.set(id, task(id, 'from upstream'))
 
-  const fresh = { task: task('1', 'announced'), storedAt: clock.time, freshUntil: clock.time + 2_000 }
+  const fresh = { stored: StoredTask.from(task('1', 'announced')), storedAt: clock.time, freshUntil: clock.time + 2_000 }
   const hit = flight.load('1', SCOPE)
   announce('shared', [{ id: '1', entry: fresh, keepMs: 0 }])
   t.strictSame(await hit, { entry: fresh, hit: true })
@@ -423,7 +430,7 @@ t.test('an announcement that comes before a lookup has asked answers it as a hit
   const failed = flight.load('2', SCOPE)
   announce('shared', [{ id: '2', error: new errors.UpstreamError('HTTP 500') }])
   const stale = flight.load('3', SCOPE)
-  announce('shared', [{ id: '3', entry: { ...fresh, task: task('3', 'old'), freshUntil: clock.time }, keepMs: 0 }])
-  t.strictSame([(await failed).entry?.task, (await stale).entry?.task], [task('2', 'from upstream'), task('3', 'from upstream')], 'both asked for themselves')
+  announce('shared', [{ id: '3', entry: { ...fresh, stored: StoredTask.from(task('3', 'old')), freshUntil: clock.time }, keepMs: 0 }])
+  t.strictSame([(await failed).entry?.stored?.task, (await stale).entry?.stored?.task], [task('2', 'from upstream'), task('3', 'from upstream')], 'both asked for themselves')
   t.strictSame(upstream.calls, ['2', '3'])
 })

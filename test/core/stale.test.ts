@@ -147,7 +147,7 @@ t.test('GraphQL: stale tasks are served and listed in extensions.stale', async (
   t.same(body.data, { tasks: [{ id: '1', progress: '40%' }, { id: '2', progress: '10%' }, null] })
   t.same(body.extensions, { stale: [{ id: '1', ageMs: 4_000 }, { id: '2', ageMs: 4_000 }] })
   t.equal(body.errors.length, 1, 'the never-seen id gets the error')
-  t.match(body.errors[0], { path: ['tasks', 2], extensions: { code: 'UPSTREAM_ERROR' } })
+  t.strictSame([body.errors[0].path, body.errors[0].extensions], [['tasks', 2], { code: 'UPSTREAM_ERROR' }], 'the index in the path is a number')
   t.equal(upstream.calls.length, 4)
 
   const fresh = await gql(app, '{ task(id: "1") { id } }')
@@ -177,4 +177,47 @@ t.test('drop-in routes serve stale the same way', async (t) => {
   t.same(res.json().map((task: { id: string }) => task.id), ['1'])
   t.equal(res.headers['x-cache'], 'stale')
   t.equal(res.headers.age, '3')
+})
+
+t.test('REST: a refusal is never served stale: 401, 403 and other 4xx reach the client in either mode; 429 is a failure and is', async (t) => {
+  const tenant = 'sk-tenant-cometapi-0000000001'
+  const modes = [
+    { name: 'key', options: {}, headers: {}, answers: { 401: [502, 'UPSTREAM_KEY_REJECTED'], 403: [502, 'UPSTREAM_KEY_REJECTED'], 404: [502, 'UPSTREAM_ERROR'] } },
+    {
+      name: 'pass-through',
+      options: { upstream: { auth: 'passthrough' as const, key: undefined } },
+      headers: { authorization: `Bearer ${tenant}` },
+      answers: { 401: [401, 'UPSTREAM_UNAUTHORIZED'], 403: [403, 'UPSTREAM_FORBIDDEN'], 404: [502, 'UPSTREAM_ERROR'] }
+    }
+  ]
+  for (const mode of modes) {
+    const { app, upstream, clock } = await seeded(t, mode.options)
+    const read = () => app.inject({ url: '/v1/tasks/1', headers: mode.headers })
+    t.equal((await read()).statusCode, 200)
+    for (const [status, [answer, code]] of Object.entries(mode.answers)) {
+      clock.advance(5_000)
+      upstream.script({ kind: 'status', status: Number(status) })
+      const res = await read()
+      t.equal(res.statusCode, answer, `${mode.name}: upstream ${status} is a ${answer}, not the stale copy`)
+      t.equal(res.json().code, code)
+      t.equal(res.headers['x-cache'], undefined)
+    }
+    upstream.script({ kind: 'status', status: 429 }, { kind: 'status', status: 429 }, { kind: 'status', status: 429 })
+    const limited = await read()
+    t.equal(limited.statusCode, 200, `${mode.name}: a 429 is a failure: stale`)
+    t.equal(limited.headers['x-cache'], 'stale')
+    t.equal(limited.json().progress, '40%')
+  }
+})
+
+t.test('GraphQL: a revoked pass-through key is an error, not the stale copy', async (t) => {
+  const { app, upstream, clock } = await seeded(t, { upstream: { auth: 'passthrough', key: undefined } })
+  const ask = () => app.inject({ method: 'POST', url: '/graphql', headers: { authorization: 'Bearer sk-revoked-0000000000000001' }, payload: { query: '{ tasks(ids: ["1"]) { id progress } }' } })
+  t.strictSame((await ask()).json(), { data: { tasks: [{ id: '1', progress: '40%' }] } })
+  clock.advance(5_000)
+  upstream.script({ kind: 'status', status: 401 })
+  const res = await ask()
+  t.strictSame(res.json().data, { tasks: [null] })
+  t.equal(res.json().extensions, undefined, 'nothing served stale')
+  t.strictSame(res.json().errors.map((e: { extensions: { code: string } }) => e.extensions.code), ['UPSTREAM_UNAUTHORIZED'])
 })

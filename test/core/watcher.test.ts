@@ -7,6 +7,9 @@ import type { UpstreamTask } from '../../src/upstream/types.js'
 import { taskVersion } from '../../src/core/task-identity.js'
 import { NOT_FOUND_GRACE_MS, Watcher, type WatchEvent, type WatcherOptions, type WatchTimers } from '../../src/core/watcher.js'
 import { ManualClock } from '../helpers/gateway.js'
+import { StoredTask } from '../../src/core/stored-task.js'
+
+const storedOf = (task: UpstreamTask | undefined): StoredTask | null => task === undefined ? null : StoredTask.from(task)
 import { startSimulator } from '../helpers/simulator.js'
 
 const SCOPE: Scope = { partition: 'shared', credential: undefined }
@@ -24,9 +27,16 @@ class FakeTimers implements WatchTimers {
   clearTimeout (handle: unknown): void { this.pending.delete(handle as number) }
 }
 
-/** A loader over a map of tasks: `null` for unknown ids, an error while `failing` is set; `hold()` keeps the next read in flight. */
+/** A stored row whose text does not parse: reading its task throws, as a bug in the store would make it. */
+const unreadable = (): StoredTask => new (StoredTask as unknown as new (raw: string, rest: string, final: boolean) => StoredTask)('{"id":"b",', '{"id":"b",', false)
+
+/**
+ * A loader over a map of tasks: `null` for unknown ids, an error while `failing` is set, an unreadable
+ * row for the ids in `broken`; `hold()` keeps the next read in flight.
+ */
 class FakeLoader {
   readonly tasks = new Map<string, UpstreamTask>()
+  readonly broken = new Set<string>()
   readonly calls: string[][] = []
   failing: Error | undefined
   #held: Promise<void> | undefined
@@ -43,7 +53,7 @@ class FakeLoader {
     if (held !== undefined) await held
     return ids.map((id): Lookup => this.failing !== undefined
       ? { error: this.failing as never }
-      : { task: this.tasks.get(id) ?? null, cache: 'miss', ageMs: 0 })
+      : { stored: this.broken.has(id) ? unreadable() : storedOf(this.tasks.get(id)), cache: 'miss', ageMs: 0, entry: undefined })
   }
 }
 
@@ -241,6 +251,78 @@ t.test('an upstream rejection of the credential (4xx) is final for the ids; 429 
   t.same(keyed.summary(), ['a:error:UPSTREAM_ERROR:retrying'], 'key mode: a refused gateway key is retried')
   t.equal(watcher.stats.ids, 1)
   h.close()
+})
+
+t.test('a task that breaks processing fails that id alone: the ids after it in the same read get their state, and later reads go on', async (t) => {
+  const logged: Array<{ level: string, obj: Record<string, unknown>, msg: string }> = []
+  const log = Object.fromEntries(['info', 'warn', 'error'].map((level) => [level, (obj: Record<string, unknown>, msg: string) => { logged.push({ level, obj, msg }) }])) as never
+  const { watcher, loader } = make({ log })
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  // The stored text of `b` does not parse: reading its task throws.
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '10%' })
+  loader.broken.add('b')
+  loader.tasks.set('c', { id: 'c', status: 'IN_PROGRESS', progress: '10%' })
+  const c = collect()
+  watcher.watch({ ids: ['a', 'b', 'c'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
+  await settle()
+  t.strictSame(c.summary(), ['a:IN_PROGRESS:10%', 'b:error:GW_ERR_INTERNAL:retrying', 'c:IN_PROGRESS:10%'], 'c is not stranded behind b')
+  t.strictSame(logged.map((l) => [l.level, l.msg, l.obj.id]), [['error', 'watcher: processing a task failed; the id stays watched', 'b']])
+
+  loader.tasks.set('a', { id: 'a', status: 'SUCCESS', progress: '100%' })
+  loader.tasks.set('c', { id: 'c', status: 'IN_PROGRESS', progress: '50%' })
+  await watcher.tick()
+  t.strictSame(c.summary().slice(3), ['a:SUCCESS:100%', 'c:IN_PROGRESS:50%'], 'every id is read again on the next tick; b\'s failure is not repeated')
+  t.equal(logged.length, 1, 'logged once per failure, not once per tick')
+  t.strictSame(loader.calls.at(-1), ['a', 'b', 'c'], 'no id left marked as loading')
+
+  loader.broken.delete('b')
+  loader.tasks.set('b', { id: 'b', status: 'SUCCESS', progress: '100%' })
+  loader.tasks.set('c', { id: 'c', status: 'SUCCESS', progress: '100%' })
+  await watcher.tick()
+  t.strictSame(c.summary().slice(5), ['b:SUCCESS:100%', 'c:SUCCESS:100%', 'done'], 'b recovers once its task can be read')
+  t.strictSame(unhandled, [])
+})
+
+t.test('a loader that answers the wrong number of lookups fails those ids, never the loop', async (t) => {
+  const { watcher, loader } = make()
+  loader.tasks.set('a', { id: 'a', status: 'IN_PROGRESS', progress: '10%' })
+  const short = loader.loadMany.bind(loader)
+  loader.loadMany = async (ids) => (await short(ids)).slice(0, 1)
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const c = collect()
+  watcher.watch({ ids: ['a', 'b'], scope: SCOPE, client: 'c1', onEvent: c.onEvent })
+  await settle()
+  t.strictSame(c.summary(), ['a:IN_PROGRESS:10%', 'b:error:GW_ERR_INTERNAL:retrying'])
+  await watcher.tick()
+  t.strictSame(loader.calls.at(-1), ['a', 'b'])
+  t.strictSame(unhandled, [])
+})
+
+t.test('a tenant\'s refused or rate-limited credential is logged at info; upstream failures, the gateway\'s own key included, at warn', async (t) => {
+  const logged: string[] = []
+  const log = Object.fromEntries(['info', 'warn', 'error'].map((level) => [level, (_obj: unknown, msg: string) => { logged.push(`${level}: ${msg}`) }])) as never
+  const { watcher, loader } = make({ log })
+  const tenant = { partition: 'cred:t', credential: 't' }
+  const cases: Array<[Error, Scope, string]> = [
+    [Object.assign(new errors.UpstreamUnauthorized('HTTP 401'), { upstreamStatus: 401 }), tenant, 'info: watcher: upstream refused the credential (4xx); the ids are dropped'],
+    [Object.assign(new errors.UpstreamCredentialRateLimited('HTTP 429'), { upstreamStatus: 429 }), tenant, 'info: watcher: upstream rate limits the credential; the ids stay watched'],
+    [Object.assign(new errors.UpstreamKeyRejected('HTTP 401'), { upstreamStatus: 401 }), SCOPE, 'warn: watcher: upstream lookups failed; the ids stay watched'],
+    [Object.assign(new errors.UpstreamError('HTTP 500'), { upstreamStatus: 500 }), tenant, 'warn: watcher: upstream lookups failed; the ids stay watched']
+  ]
+  for (const [error, scope, line] of cases) {
+    loader.failing = error
+    logged.length = 0
+    const h = watcher.watch({ ids: ['a'], scope, client: 'c1', onEvent: () => {} })
+    await settle()
+    t.strictSame(logged, [line], (error as GatewayError).code)
+    h.close()
+  }
 })
 
 t.test('a watch that joins while a failing read is in flight gets the last good state at once', async (t) => {

@@ -84,32 +84,47 @@ t.test('an upstream failure is an error with extensions.code and null data for t
   const { app, upstream } = await setup(t, { upstream: { timeoutMs: 300, retries: 0 } })
   upstream.add({ id: '1' }, { id: '2' })
   await gql(app, '{ task(id: "1") { id } }')
+  // List indices in `path` are numbers, as graphql-js and the spec have them, on POST and GET, interpreted and JIT-compiled.
+  const expected = {
+    data: { tasks: [{ id: '1' }, null] },
+    errors: [{ message: 'Upstream call failed: HTTP 503: scripted failure', locations: [{ line: 1, column: 3 }], path: ['tasks', 1], extensions: { code: 'UPSTREAM_ERROR' } }]
+  }
   for (const run of ['interpreted', 'jit']) {
     upstream.script({ kind: 'status', status: 503 })
     const failed = await gql(app, '{ tasks(ids: ["1", "2"]) { id } }')
     t.equal(failed.status, 200)
-    t.same(failed.body.data, { tasks: [{ id: '1' }, null] }, `${run}: the cached id still answers`)
-    t.match(failed.body.errors, [{ path: ['tasks', 1], extensions: { code: 'UPSTREAM_ERROR' }, message: /HTTP 503/ }])
+    t.strictSame(failed.body, expected, `${run}: the cached id still answers, the failed one is an error at its index`)
   }
+  upstream.script({ kind: 'status', status: 503 })
+  const viaGet = await app.inject({ method: 'GET', url: '/graphql', query: { query: '{ tasks(ids: ["1", "2"]) { id } }' } })
+  t.strictSame(viaGet.json(), expected, 'the same over GET')
 
   upstream.script({ kind: 'hang' })
   const timedOut = await gql(app, '{ task(id: "2") { id } }')
-  t.same(timedOut.body.data, { task: null })
-  t.match(timedOut.body.errors, [{ path: ['task'], extensions: { code: 'UPSTREAM_TIMEOUT' } }])
+  t.strictSame(timedOut.body, {
+    data: { task: null },
+    errors: [{ message: 'Upstream did not answer within 300 ms', locations: [{ line: 1, column: 3 }], path: ['task'], extensions: { code: 'UPSTREAM_TIMEOUT' } }]
+  })
   t.notOk(JSON.stringify(timedOut.body).includes('stack'), 'no stack trace in the error')
 })
 
 t.test('rejects bad input with a clear error and no upstream call', async (t) => {
   const { app, upstream } = await setup(t, { limits: { maxIdsPerRequest: 2 } })
-  const badId = await gql(app, '{ tasks(ids: ["1", "a b"]) { id } }')
-  t.match(badId.body.errors, [{ message: /ids\[1\] has characters outside/, extensions: { code: 'GW_ERR_INVALID_ID' } }])
   const tooMany = await gql(app, '{ tasks(ids: ["1", "2", "3"]) { id } }')
-  t.match(tooMany.body.errors, [{ message: /Too many ids: 3 given/, extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }])
+  t.equal(tooMany.status, 200, 'a request error is 200 under application/json')
+  t.strictSame(tooMany.body, { errors: [{ message: 'Too many ids: 3 given, at most 2 allowed per request', extensions: { code: 'GW_ERR_TOO_MANY_IDS' } }] })
   const missingArg = await gql(app, '{ tasks { id } }')
   t.equal(missingArg.status, 200, 'a validation failure is 200 under application/json (GraphQL over HTTP)')
-  t.notOk('data' in missingArg.body)
-  t.match(missingArg.body.errors, [{ message: /argument "ids" of type "\[ID!\]!" is required/ }])
+  t.strictSame(missingArg.body, {
+    errors: [{ message: 'Field "tasks" argument "ids" of type "[ID!]!" is required, but it was not provided.', locations: [{ line: 1, column: 3 }], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }]
+  }, 'no data, and the code of a request error')
   const unknownField = await gql(app, '{ task(id: "1") { nope } }')
-  t.match(unknownField.body.errors, [{ message: /Cannot query field "nope" on type "Task"/ }])
+  t.strictSame(unknownField.body, {
+    errors: [{ message: 'Cannot query field "nope" on type "Task".', locations: [{ line: 1, column: 19 }], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }]
+  })
+  const badVariable = await gql(app, 'query ($ids: [ID!]!) { tasks(ids: $ids) { id } }', { ids: [null] })
+  t.strictSame(badVariable.body, {
+    errors: [{ message: 'Variable "$ids" got invalid value null at "ids[0]"; Expected non-nullable type "ID!" not to be null.', locations: [{ line: 1, column: 8 }], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }]
+  }, 'variable values too')
   t.equal(upstream.calls.length, 0)
 })

@@ -125,7 +125,7 @@ t.test('an unknown id gets an error event for that id, not a dead socket', async
   await h.step(0)
   await waitFor(() => sub.results.length >= 2, 'both ids')
   const error = sub.results.find((r) => r.errors !== undefined)
-  t.match(error, { data: null, errors: [{ message: 'Task 1700000000000999 not found', path: ['taskUpdates'], extensions: { code: 'GW_ERR_TASK_NOT_FOUND', id: '1700000000000999' } }] })
+  t.strictSame(error, { data: null, errors: [{ message: 'Task 1700000000000999 not found', locations: [{ line: 2, column: 3 }], path: ['taskUpdates'], extensions: { code: 'GW_ERR_TASK_NOT_FOUND', id: '1700000000000999' } }] })
   t.match(sub.results.find((r) => r.errors === undefined), { data: { taskUpdates: { id: live, status: 'NOT_START' } } })
   t.equal(h.app.watcher.stats.ids, 1, 'the unknown id left the watch set')
   await h.step(1_500)
@@ -207,8 +207,7 @@ t.test('a pass-through key upstream rejects completes the subscription with a fi
   const id = h.started.sim.seedIds.modal
   const sub = subscribe(client, [id])
   await waitFor(() => sub.results.length >= 1, 'the error')
-  t.match(sub.results, [{ data: null, errors: [{ message: /HTTP 401/, extensions: { code: 'UPSTREAM_ERROR', id } }] }])
-  t.notOk(sub.results[0]!.errors![0]!.extensions!.retrying, 'not retrying')
+  t.strictSame(sub.results.map((r) => r.errors!.map((e) => [e.message, e.extensions])), [[['Upstream refused your credential: HTTP 401: invalid_token', { code: 'UPSTREAM_UNAUTHORIZED', id }]]], 'final: not retrying')
   const open = waitFor(() => false, 'completion', 2000).catch(() => 'still open')
   t.equal(await Promise.race([sub.ended, open]), 'complete', 'completes instead of polling a rejected key forever')
   t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
@@ -231,4 +230,162 @@ t.test('leak: 200 sockets subscribe and vanish mid-stream, the watch set empties
     await waitFor(() => h.app.watcher.stats.watches === 0, 'every watch to be released')
   }
   t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
+})
+
+/** How a subscribe ends up: refused with an `error` message, or accepted (a first result or completion). */
+async function outcome (client: Client, payload: { query: string, variables?: Record<string, unknown> }): Promise<{ error: unknown } | 'accepted'> {
+  let stop!: () => void
+  const result = await new Promise<{ error: unknown } | 'accepted'>((resolve) => {
+    stop = client.subscribe(payload, {
+      next: () => resolve('accepted'),
+      error: (error) => resolve({ error }),
+      complete: () => resolve('accepted')
+    })
+  })
+  stop()
+  return result
+}
+
+t.test('a subscription is validated and gets the depth, field and id limits of a query, refused with the codes HTTP answers', async (t) => {
+  const h = await harness(t, { graphql: { maxDepth: 2 }, limits: { maxIdsPerRequest: 5 } })
+  const done = h.started.sim.seedIds.success
+  const client = wsClient(t, h.wsUrl)
+  const over = async (query: string, variables?: Record<string, unknown>): Promise<unknown> => {
+    const res = await h.app.inject({ method: 'POST', url: '/graphql', payload: variables === undefined ? { query } : { query, variables } })
+    return res.json().errors
+  }
+  const aliases = Array.from({ length: 2000 }, (_, i) => `a${i}: id`).join(' ')
+  const ids = (n: number): string => JSON.stringify(Array.from({ length: n }, (_, i) => String(1700000000000000 + i)))
+  // Over HTTP a valid subscription is refused for its transport: the id cases compare with the same query.
+  const asQuery = (query: string): string => query.replace(/^subscription/, 'query').replace('taskUpdates', 'tasks')
+  const cases: Array<[string, string, ((query: string) => string)?, Record<string, unknown>?]> = [
+    ['2000 aliased fields', `subscription { taskUpdates(ids: ["${done}"]) { ${aliases} } }`],
+    ['too deep', `subscription { taskUpdates(ids: ["${done}"]) { buttons { label } } }`],
+    ['an unknown field', `subscription { taskUpdates(ids: ["${done}"]) { id nope } }`],
+    ['two root fields', `subscription { a: taskUpdates(ids: ["${done}"]) { id } b: taskUpdates(ids: ["${done}"]) { id } }`],
+    ['a syntax error', 'subscription { taskUpdates(ids: ['],
+    ['too many ids as a literal', `subscription { taskUpdates(ids: ${ids(6)}) { id } }`, asQuery],
+    ['too many ids in a variable default', `subscription ($v: [ID!]! = ${ids(6)}) { taskUpdates(ids: $v) { id } }`, asQuery],
+    ['too many ids in a variable', 'subscription ($v: [ID!]!) { taskUpdates(ids: $v) { id } }', asQuery, { v: JSON.parse(ids(6)) }]
+  ]
+  for (const [what, query, http = (q: string) => q, variables] of cases) {
+    const errors = await over(http(query), variables)
+    t.ok(Array.isArray(errors) && errors.length > 0, `${what}: refused over HTTP`)
+    t.strictSame(await outcome(client, { query, variables }), { error: errors }, `${what}: the same errors over WebSocket`)
+  }
+  t.strictSame((await over(cases[0]![1]) as Array<{ extensions: unknown }>)[0]!.extensions, { code: 'GW_ERR_QUERY_TOO_COMPLEX' })
+  t.strictSame((await over(cases[2]![1]) as Array<{ extensions: unknown }>)[0]!.extensions, { code: 'GRAPHQL_VALIDATION_FAILED' })
+  t.strictSame((await over(asQuery(cases[6]![1])) as Array<{ extensions: unknown }>)[0]!.extensions, { code: 'GW_ERR_TOO_MANY_IDS' })
+  t.equal(await outcome(client, { query: QUERY, variables: { ids: [done] } }), 'accepted', 'the socket still serves good operations')
+  t.equal(h.app.watcher.stats.watches, 0, 'no refused operation holds a watch')
+})
+
+t.test('each subscribe counts toward the client\'s rate limit like a request', async (t) => {
+  const h = await harness(t, { security: { rateLimitMax: 4, rateLimitWindowMs: 60_000 } })
+  const done = h.started.sim.seedIds.success
+  // One socket for every subscribe: a lazy client would open a new one (a new upgrade request) each time.
+  const client = createClient({ url: h.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false })
+  t.teardown(() => client.dispose())
+  // The upgrade request is the first of four; three subscribes fit.
+  for (let i = 0; i < 3; i++) t.equal(await outcome(client, { query: QUERY, variables: { ids: [done] } }), 'accepted', `subscribe #${i + 1}`)
+  const calls = h.started.sim.calls.length
+  const refused = await outcome(client, { query: QUERY, variables: { ids: [done] } }) as { error: Array<{ message: string, extensions: unknown }> }
+  t.equal(refused.error.length, 1)
+  t.strictSame(refused.error[0]!.extensions, { code: 'GW_ERR_RATE_LIMITED' })
+  t.match(refused.error[0]!.message, /^Rate limit exceeded: at most 4 requests per 60 s; retry in \d+ s$/)
+  t.equal(h.started.sim.calls.length, calls, 'the refused subscribe reached no upstream')
+  const http = await h.app.inject({ method: 'POST', url: '/graphql', remoteAddress: '127.0.0.1', payload: { query: '{ __typename }' } })
+  t.equal(http.statusCode, 429, 'the same budget as HTTP requests from this client')
+})
+
+t.test('a subscribe reusing the id of an active operation closes the socket with 4409, and every watch ends', async (t) => {
+  const h = await harness(t)
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'reused' })
+  let closedWith: { code: number, reason: string } | undefined
+  const client = createClient({
+    url: h.wsUrl,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    generateID: () => 'same-id',
+    on: { closed: (event) => { const e = event as { code: number, reason: string }; closedWith = { code: e.code, reason: e.reason } } }
+  })
+  t.teardown(() => client.dispose())
+  const first = subscribe(client, [id])
+  await waitFor(() => first.results.length === 1, 'the first operation')
+  t.equal(h.app.watcher.stats.watches, 1)
+  const second = subscribe(client, [id])
+  await waitFor(() => closedWith !== undefined, 'the socket to close')
+  t.strictSame(closedWith, { code: 4409, reason: 'Subscriber for same-id already exists' })
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'every watch of the socket to end')
+  t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, watches: 0, clients: 0, timerArmed: false })
+  t.ok((await first.ended as { error?: unknown }).error !== undefined && (await second.ended as { error?: unknown }).error !== undefined, 'both operations end with the socket')
+})
+
+t.test('an id is free again once its operation ended, by completion or error', async (t) => {
+  const h = await harness(t)
+  const client = createClient({ url: h.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, generateID: () => 'again' })
+  t.teardown(() => client.dispose())
+  const done = h.started.sim.seedIds.success
+  for (let i = 0; i < 3; i++) {
+    const completed = subscribe(client, [done])
+    t.equal(await completed.ended, 'complete', `round ${i + 1}: completed`)
+    const refused = subscribe(client, ['bad!id'])
+    t.strictSame(((await refused.ended) as { error: Array<{ extensions: unknown }> }).error.map((e) => e.extensions), [{ code: 'GW_ERR_INVALID_ID' }], `round ${i + 1}: refused`)
+  }
+  const live = subscribe(client, [h.started.sim.createTask(h.started.key, { prompt: 'live' })])
+  await waitFor(() => live.results.length === 1, 'the live operation')
+  live.stop()
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the stopped operation to leave')
+  t.equal(await outcome(client, { query: QUERY, variables: { ids: [done] } }), 'accepted', 'the id is free after the client stopped it')
+})
+
+/** A raw socket speaking `protocol`: what it received, and how it closed. */
+async function rawSocket (t: Teardown, url: string, protocol: string): Promise<{ ws: WebSocket, received: Array<Record<string, unknown>>, closed: () => Promise<{ code: number, reason: string }> }> {
+  const ws = new WebSocket(url, protocol)
+  t.teardown(() => ws.terminate())
+  const received: Array<Record<string, unknown>> = []
+  ws.on('message', (data) => received.push(JSON.parse(String(data)) as Record<string, unknown>))
+  let event: { code: number, reason: string } | undefined
+  ws.on('close', (code, reason) => { event = { code, reason: String(reason) } })
+  // Bounded: a socket that stays open fails the test instead of hanging it.
+  const closed = async (): Promise<{ code: number, reason: string }> => { await waitFor(() => event !== undefined, 'the socket to close'); return event! }
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+  ws.send(JSON.stringify({ type: 'connection_init', payload: {} }))
+  await waitFor(() => received.some((m) => m.type === 'connection_ack'), 'connection_ack')
+  return { ws, received, closed }
+}
+
+t.test('the legacy graphql-ws protocol gets the same rules: admission, 4409 for a reused id, watches end with the socket', async (t) => {
+  const h = await harness(t)
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'legacy' })
+  const { ws, received, closed } = await rawSocket(t, h.wsUrl, 'graphql-ws')
+  ws.send(JSON.stringify({ id: 'a', type: 'start', payload: { query: 'subscription { taskUpdates(ids: ["1"]) { nope } }' } }))
+  await waitFor(() => received.some((m) => m.type === 'error'), 'the refusal')
+  t.strictSame(received.find((m) => m.type === 'error'), {
+    type: 'error',
+    id: 'a',
+    payload: [{ message: 'Cannot query field "nope" on type "Task".', locations: [{ line: 1, column: 42 }], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }]
+  })
+  ws.send(JSON.stringify({ id: 'a', type: 'start', payload: { query: QUERY, variables: { ids: [id] } } }))
+  await waitFor(() => received.some((m) => m.type === 'data'), 'the first state')
+  t.equal(h.app.watcher.stats.watches, 1)
+  ws.send(JSON.stringify({ id: 'a', type: 'start', payload: { query: QUERY, variables: { ids: [id] } } }))
+  t.strictSame(await closed(), { code: 4409, reason: 'Subscriber for a already exists' })
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the watch to end')
+})
+
+t.test('protocol errors close the socket: 4400 for a subscribe without an id, 4409 for a reused long id', async (t) => {
+  const h = await harness(t)
+  const noId = await rawSocket(t, h.wsUrl, 'graphql-transport-ws')
+  noId.ws.send(JSON.stringify({ type: 'subscribe', payload: { query: QUERY, variables: { ids: ['1'] } } }))
+  t.strictSame(await noId.closed(), { code: 4400, reason: 'Invalid message received: a subscribe needs an id' })
+
+  const id = h.started.sim.createTask(h.started.key, { prompt: 'long id' })
+  const long = await rawSocket(t, h.wsUrl, 'graphql-transport-ws')
+  const subscribe = JSON.stringify({ id: 'x'.repeat(200), type: 'subscribe', payload: { query: QUERY, variables: { ids: [id] } } })
+  long.ws.send(subscribe)
+  await waitFor(() => long.received.some((m) => m.type === 'next'), 'the first state')
+  long.ws.send(subscribe)
+  t.strictSame(await long.closed(), { code: 4409, reason: 'Subscriber already exists' }, 'a close reason has at most 123 bytes')
+  await waitFor(() => h.app.watcher.stats.watches === 0, 'the watch to end')
 })

@@ -41,7 +41,7 @@ t.test('a replica started while Redis is down serves at once, and joins in when 
   upstream.add({ id: '1' }, { id: '2' })
   for (const app of apps) {
     t.equal((await app.inject({ url: '/v1/tasks/1' })).statusCode, 200, 'answers without Redis')
-    t.strictSame((await app.inject({ url: '/readyz' })).json(), { ready: true, redis: 'down' })
+    t.strictSame((await app.inject({ url: '/readyz' })).json(), { ready: true, breaker: { state: 'closed', retryInMs: 0 }, redis: 'down' })
   }
 
   await redis.restart()
@@ -72,7 +72,7 @@ t.test('a hung Redis costs a lookup at most REDIS_TIMEOUT_MS: answered from upst
   t.equal(res.headers['x-cache'], 'miss')
   t.strictSame(upstream.calls.map((call) => call.ids), [['1', '2']])
   t.equal(await metric(a!, 'gateway_shared_tier_errors_total{operation="acquire"}'), 1, 'one acquire for both ids, timed out')
-  t.strictSame((await a!.inject({ url: '/readyz' })).json(), { ready: true, redis: 'up' }, 'the connection itself is still up')
+  t.strictSame((await a!.inject({ url: '/readyz' })).json(), { ready: true, breaker: { state: 'closed', retryInMs: 0 }, redis: 'up' }, 'the connection itself is still up')
 })
 
 t.test('a first connection that fails is said once, with its reason and without the password; shutting down says nothing', async (t) => {

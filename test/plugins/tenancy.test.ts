@@ -47,8 +47,8 @@ t.test('two tenants asking for one id at once: two upstream calls, each with its
 
   // The cache is keyed by a digest of each credential, never the credential itself.
   const { cache } = app.gateway
-  t.match(cache.get(partitionOf(TENANT_A), '1001'), { task: { id: '1001' } })
-  t.notMatch(cache.get(partitionOf(TENANT_B), '1001'), { task: { id: '1001' } })
+  t.equal(cache.get(partitionOf(TENANT_A), '1001')?.stored?.task.prompt, 'tenant A only')
+  t.not(cache.get(partitionOf(TENANT_B), '1001')?.stored?.task.prompt, 'tenant A only')
   t.equal(cache.get(TENANT_A, '1001'), undefined)
   t.notMatch(partitionOf(TENANT_A), TENANT_A)
 })
@@ -98,4 +98,81 @@ t.test('pass-through: a request without a bearer credential is refused before an
   const basic = await app.inject({ url: '/v1/tasks/1', headers: { authorization: 'Basic dXNlcjpwYXNz' } })
   t.equal(basic.statusCode, 401, 'only a bearer credential counts')
   t.equal(upstream.calls.length, 0)
+})
+
+/** Log lines as parsed JSON, from a pino logger writing to memory. */
+function captureLogs (): { logger: { level: string, stream: { write (line: string): void } }, entries: () => Array<Record<string, any>> } {
+  const lines: string[] = []
+  return { logger: { level: 'info', stream: { write (line: string) { lines.push(line) } } }, entries: () => lines.map((l) => JSON.parse(l)) }
+}
+
+t.test('pass-through: upstream refusing a tenant\'s own key is that tenant\'s 401 or 403 on REST, GraphQL and the drop-in routes, logged at info', async (t) => {
+  const logs = captureLogs()
+  const { app, upstream } = await setup(t, passthrough, { logger: logs.logger })
+  upstream.add({ id: '3001' })
+  const cases = [
+    { status: 401, code: 'UPSTREAM_UNAUTHORIZED', message: 'Upstream refused your credential: HTTP 401: invalid token', error: 'Unauthorized' },
+    { status: 403, code: 'UPSTREAM_FORBIDDEN', message: 'Upstream refused access with your credential: HTTP 403: invalid token', error: 'Forbidden' }
+  ]
+  for (const { status, code, message, error } of cases) {
+    const refusal = { kind: 'status' as const, status, body: JSON.stringify({ description: 'invalid token', type: 'new_api_error', code: '' }) }
+    const surfaces = [
+      { method: 'GET' as const, url: '/v1/tasks/3001' },
+      { method: 'GET' as const, url: '/v1/tasks?ids=3001' },
+      { method: 'POST' as const, url: '/v1/tasks', payload: { ids: ['3001'] } },
+      { method: 'POST' as const, url: '/mj/task/list-by-condition', payload: { ids: ['3001'] } },
+      { method: 'GET' as const, url: '/mj/task/3001/fetch' }
+    ]
+    for (const request of surfaces) {
+      upstream.script(refusal)
+      const res = await app.inject({ ...request, headers: bearer(TENANT_A) })
+      t.equal(res.statusCode, status, `${request.method} ${request.url}: ${status}`)
+      t.strictSame(res.json(), { statusCode: status, code, error, message }, `${request.method} ${request.url}: coded`)
+      t.equal(res.headers['www-authenticate'], status === 401 ? 'Bearer realm="cometapi", error="invalid_token"' : undefined)
+    }
+    upstream.script(refusal)
+    const gql = await app.inject({ method: 'POST', url: '/graphql', headers: bearer(TENANT_A), payload: { query: '{ tasks(ids: ["3001"]) { id } }' } })
+    t.strictSame(gql.json().data, { tasks: [null] })
+    t.strictSame(gql.json().errors.map((e: { message: string, extensions: unknown }) => [e.message, e.extensions]), [[message, { code }]], `GraphQL: ${code}`)
+  }
+  t.equal(upstream.calls.length, 12, 'one call per lookup: a refusal is not retried')
+  t.equal(app.gateway.breaker.state, 'closed')
+  const refusals = logs.entries().filter((e) => e.msg === 'upstream refused the client\'s credential')
+  t.equal(refusals.length, 10, 'each REST and drop-in refusal is logged once')
+  t.ok(refusals.every((e) => e.level === 30), 'at info')
+  t.strictSame(logs.entries().filter((e) => e.level >= 40), [], 'nothing at warn or above: it is the client\'s business')
+})
+
+t.test('pass-through: upstream rate limiting a tenant\'s own key is that tenant\'s 429 with Retry-After', async (t) => {
+  const { app, upstream, sleeps } = await setup(t, { ...passthrough, upstream: { ...passthrough.upstream, retries: 1 } })
+  upstream.add({ id: '4001' })
+  upstream.script({ kind: 'status', status: 429, headers: { 'retry-after': '30' } })
+  const res = await app.inject({ url: '/v1/tasks/4001', headers: bearer(TENANT_A) })
+  t.equal(res.statusCode, 429)
+  t.strictSame(res.json(), { statusCode: 429, code: 'UPSTREAM_CREDENTIAL_RATE_LIMITED', error: 'Too Many Requests', message: 'Upstream is rate limiting your credential: HTTP 429: scripted failure' })
+  t.equal(res.headers['retry-after'], '30', 'upstream\'s own wait, past the cap: not waited out here')
+  t.strictSame(sleeps, [])
+
+  // No Retry-After from upstream: retried once, then the client is still told to wait.
+  upstream.script({ kind: 'status', status: 429 }, { kind: 'status', status: 429 })
+  const again = await app.inject({ method: 'POST', url: '/mj/task/list-by-condition', headers: bearer(TENANT_A), payload: { ids: ['4001'] } })
+  t.equal(again.statusCode, 429)
+  t.equal(again.json().code, 'UPSTREAM_CREDENTIAL_RATE_LIMITED')
+  t.equal(again.headers['retry-after'], '1')
+  t.equal(upstream.calls.length, 3)
+  t.equal(app.gateway.breaker.state, 'closed', 'one tenant\'s limit opens no circuit for the others')
+})
+
+t.test('key mode: upstream refusing the gateway\'s own key is the operator\'s outage, a 502 that names COMETAPI_KEY', async (t) => {
+  const { app, upstream } = await setup(t)
+  upstream.add({ id: '5001' })
+  for (const status of [401, 403]) {
+    upstream.script({ kind: 'status', status, body: JSON.stringify({ description: 'invalid token', type: 'new_api_error', code: '' }) })
+    const res = await app.inject({ url: '/v1/tasks/5001' })
+    t.equal(res.statusCode, 502)
+    t.strictSame(res.json(), { statusCode: 502, code: 'UPSTREAM_KEY_REJECTED', error: 'Bad Gateway', message: `Upstream refused the gateway's credential (COMETAPI_KEY): HTTP ${status}: invalid token` })
+    t.equal(res.headers['www-authenticate'], undefined, 'the client\'s credentials are not the problem')
+  }
+  upstream.script({ kind: 'status', status: 429 }, { kind: 'status', status: 429 }, { kind: 'status', status: 429 })
+  t.equal((await app.inject({ url: '/v1/tasks/5001' })).json().code, 'UPSTREAM_RATE_LIMITED', 'a 429 on the gateway\'s key stays a 503')
 })

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import type { GatewayOptions } from '../../src/config.js'
 import { decodeEventId, encodeEventId } from '../../src/routes/stream.js'
-import { ManualClock, waitFor } from '../helpers/gateway.js'
+import { ManualClock, setup, waitFor } from '../helpers/gateway.js'
 import { startSimulator, type StartedSimulator } from '../helpers/simulator.js'
 
 interface Frame { event?: string, id?: string, data?: string, comment?: string }
@@ -134,6 +134,22 @@ t.test('a stream: current states, then changes once each, then done', async (t) 
   t.equal(states.at(-1), 'SUCCESS 100%')
   t.same(sse.events.at(-1), { event: 'done', data: '{}' }, 'a final done event')
   t.equal(h.app.watcher.stats.ids, 0)
+})
+
+t.test('task events read a "" time as null, as every /v1/tasks route; ids may repeat the key', async (t) => {
+  const { app, upstream } = await setup(t)
+  upstream.add(
+    { id: '51', status: 'SUCCESS', submitTime: '', startTime: 1_700_000_000_000, finishTime: '', buttons: null, properties: null },
+    { id: '52', status: 'FAILURE', submitTime: 0, startTime: '', finishTime: 0 })
+  // Both tasks are final: the stream sends their states and `done`, then ends.
+  const res = await app.inject('/v1/tasks/stream?ids=51&ids=52')
+  t.equal(res.statusCode, 200)
+  const tasks = [...res.body.matchAll(/^event: task\nid: .*\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!))
+  t.strictSame(tasks.map((task) => [task.id, task.submitTime, task.startTime, task.finishTime]),
+    [['51', null, 1_700_000_000_000, null], ['52', 0, null, 0]])
+  t.match(res.body, /event: done\n/)
+  const dropIn = await app.inject('/mj/task/51/fetch')
+  t.strictSame([dropIn.json().submitTime, dropIn.json().finishTime], ['', ''], 'the cached row is unchanged')
 })
 
 t.test('heartbeat comments keep an idle stream alive', async (t) => {
@@ -271,11 +287,61 @@ t.test('a pass-through key upstream rejects ends the stream with a final error p
   t.equal(sse.response.status, 200)
   await waitFor(() => sse.ended, 'the stream to end')
   const errors = sse.events.filter((f) => f.event === 'error').map((f) => JSON.parse(f.data!))
-  t.match(errors, [{ id: ids[0], code: 'UPSTREAM_ERROR', message: /HTTP 401/ }, { id: ids[1], code: 'UPSTREAM_ERROR', message: /HTTP 401/ }])
-  t.ok(errors.every((e) => e.retrying === undefined), 'final, not retrying')
+  const refused = 'Upstream refused your credential: HTTP 401: invalid_token'
+  t.strictSame(errors, [{ id: ids[0], code: 'UPSTREAM_UNAUTHORIZED', message: refused }, { id: ids[1], code: 'UPSTREAM_UNAUTHORIZED', message: refused }], 'final, not retrying')
   t.match(sse.lastId, /:!\.!$/, 'both ids marked gone, so a resume does not watch them again')
   t.same(sse.events.at(-1), { event: 'done', data: '{}' })
   t.same(h.app.watcher.stats, { ...h.app.watcher.stats, ids: 0, partitions: 0, watches: 0, clients: 0, timerArmed: false })
+})
+
+t.test('a task nested 5000 deep is an error event for that id alone: the ids after it stream on, and the process lives', async (t) => {
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const clock = new ManualClock()
+  const { app, upstream } = await setup(t, { watch: { intervalMs: 3_600_000 } }, { now: clock.now })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const deepId = '1700000000000001'
+  const [after] = upstream.add({ id: '1700000000000002', progress: '10%' })
+  const deep = `{"id":"${deepId}","status":"IN_PROGRESS","properties":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`
+  upstream.script({ kind: 'raw', body: `[${deep},${JSON.stringify(upstream.tasks.get(after!))}]` })
+  const sse = await SseReader.open(`${base}/v1/tasks/stream?ids=${deepId},${after}`)
+  t.teardown(() => sse.abort())
+  await waitFor(() => sse.events.length === 2, 'an event per id')
+  t.strictSame(sse.events.map((f) => f.event), ['error', 'task'])
+  t.strictSame(JSON.parse(sse.events[0]!.data!), { id: deepId, code: 'UPSTREAM_BAD_RESPONSE', message: 'Upstream sent an unusable response: task 1700000000000001: nested deeper than 32 levels', retrying: true })
+  t.equal(sse.tasks[0]!.id, after)
+
+  // The next read goes on for both ids: the deep id is read again, the other one moves.
+  upstream.tasks.set(after!, { ...upstream.tasks.get(after!)!, progress: '50%' })
+  clock.advance(3_000)
+  await app.watcher.tick()
+  await waitFor(() => sse.tasks.length === 2, 'the change')
+  t.equal(sse.tasks[1]!.progress, '50%')
+  t.strictSame(upstream.calls.at(-1)!.ids, [deepId, after], 'no id left stranded as loading')
+  t.strictSame(unhandled, [], 'no unhandled rejection')
+})
+
+t.test('a pass-through key revoked while its task is cached ends the stream with a final 401 error, not the stale copy', async (t) => {
+  const clock = new ManualClock()
+  const { app, upstream } = await setup(t, { upstream: { auth: 'passthrough', key: undefined }, watch: { intervalMs: 3_600_000 } }, { now: clock.now })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const [id] = upstream.add({ id: '1700000000000003', progress: '10%' })
+  const sse = await SseReader.open(`${base}/v1/tasks/stream?ids=${id}`, { authorization: 'Bearer sk-soon-revoked-000000000001' })
+  t.teardown(() => sse.abort())
+  await waitFor(() => sse.tasks.length === 1, 'the first state')
+
+  // Past the fresh TTL, well inside the stale window: the key is revoked.
+  clock.advance(3_000)
+  upstream.script({ kind: 'status', status: 401, body: '{"description":"invalid token","type":"new_api_error","code":""}' })
+  await app.watcher.tick()
+  await waitFor(() => sse.ended, 'the stream to end')
+  t.strictSame(sse.events.slice(1).map((f) => [f.event, JSON.parse(f.data!)]), [
+    ['error', { id, code: 'UPSTREAM_UNAUTHORIZED', message: 'Upstream refused your credential: HTTP 401: invalid token' }],
+    ['done', {}]
+  ])
+  t.equal(app.watcher.stats.ids, 0, 'the revoked key is no longer polled')
 })
 
 t.test('closing the gateway ends open streams instead of waiting for them', async (t) => {

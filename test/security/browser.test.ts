@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import WebSocket from 'ws'
 import type { FastifyInstance } from 'fastify'
 import { normalizeConfig } from '../../src/config.js'
 import { securityPolicy } from '../../src/security/policy.js'
@@ -81,6 +82,7 @@ t.test('CORS_ORIGINS: an allow-list', async (t) => {
   t.equal(preflight.headers['access-control-allow-origin'], allowed)
   t.match(preflight.headers['access-control-allow-headers'], /x-api-key/)
   t.match(preflight.headers['access-control-allow-headers'], /authorization/)
+  t.match(preflight.headers['access-control-allow-headers'], /idempotency-key/, 'a browser app may send Idempotency-Key on submits')
   t.match(preflight.headers['access-control-allow-methods'], /POST/)
   t.equal(preflight.headers['access-control-allow-credentials'], undefined, 'no cookies')
 
@@ -89,6 +91,7 @@ t.test('CORS_ORIGINS: an allow-list', async (t) => {
   t.equal(ok.headers['access-control-allow-origin'], allowed)
   t.match(ok.headers['access-control-expose-headers'], /x-cache/)
   t.match(ok.headers['access-control-expose-headers'], /retry-after/)
+  t.match(ok.headers['access-control-expose-headers'], /idempotent-replayed/)
   t.match(ok.headers.vary, /origin/i)
 
   const denied = await app.inject({ url: '/v1/tasks/1', headers: { origin: 'https://evil.example', 'x-api-key': KEY } })
@@ -109,6 +112,79 @@ t.test('CORS_ORIGINS=* and invalid values', async (t) => {
   for (const bad of ['app.example.com', 'https://app.example.com/path', 'ftp://x.example', ' , ']) {
     t.throws(() => securityPolicy(normalizeConfig({ security: { corsOrigins: bad } })), /CORS_ORIGINS/, bad)
   }
+})
+
+/** A WebSocket upgrade to the gateway's /graphql: 'open', or the refusal's status and code (a GraphQL error body, as /graphql answers). */
+async function upgrade (app: FastifyInstance, origin?: string): Promise<string> {
+  const port = (app.server.address() as AddressInfo).port
+  return await new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', { headers: origin === undefined ? {} : { origin } })
+    ws.on('open', () => { ws.close(); resolve('open') })
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      res.on('end', () => resolve(`HTTP ${res.statusCode ?? 0} ${(JSON.parse(body) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code}`))
+    })
+    ws.on('error', (err) => resolve(`error ${err.message}`))
+  })
+}
+
+t.test('WebSocket upgrades: without CORS_ORIGINS only the gateway\'s own origin (or none) may open one', async (t) => {
+  const { app } = await setup(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  t.equal(await upgrade(app), 'open', 'no Origin: a service, not a browser')
+  t.equal(await upgrade(app, `http://127.0.0.1:${port}`), 'open', 'the gateway\'s own origin')
+  t.equal(await upgrade(app, `HTTP://127.0.0.1:${port}`), 'open', 'compared as an origin, not as text')
+  for (const origin of ['https://evil.example', `http://127.0.0.1:${port + 1}`, `http://localhost:${port}`, 'null', 'not a url']) {
+    t.equal(await upgrade(app, origin), 'HTTP 403 GW_ERR_ORIGIN_NOT_ALLOWED', origin)
+  }
+  const refused = await app.inject({ url: '/graphql', headers: { origin: 'https://evil.example', connection: 'upgrade', upgrade: 'websocket' } })
+  t.strictSame([refused.statusCode, refused.json()], [403, {
+    errors: [{
+      message: 'Origin "https://evil.example" may not open a WebSocket to this gateway: only the gateway\'s own origin is allowed (set CORS_ORIGINS to allow others)',
+      extensions: { code: 'GW_ERR_ORIGIN_NOT_ALLOWED' }
+    }]
+  }])
+  t.equal((await app.inject({ url: '/graphql?query={__typename}', headers: { origin: 'https://evil.example' } })).statusCode, 200, 'a plain GET is CORS\'s business, not this check\'s')
+})
+
+t.test('WebSocket upgrades: CORS_ORIGINS lists the origins that may open one', async (t) => {
+  const allowed = 'https://app.example.com'
+  const { app } = await setup(t, { security: { corsOrigins: `${allowed}, http://localhost:5173` } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  t.equal(await upgrade(app, allowed), 'open')
+  t.equal(await upgrade(app, 'http://localhost:5173'), 'open')
+  t.equal(await upgrade(app, 'https://evil.example'), 'HTTP 403 GW_ERR_ORIGIN_NOT_ALLOWED')
+  t.equal(await upgrade(app, 'http://app.example.com'), 'HTTP 403 GW_ERR_ORIGIN_NOT_ALLOWED', 'the scheme is part of the origin')
+  t.equal(await upgrade(app, `http://127.0.0.1:${port}`), 'open', 'same-origin stays open, as it does for REST (GraphiQL)')
+  t.equal(await upgrade(app), 'open')
+
+  const { app: open } = await setup(t, { security: { corsOrigins: '*' } })
+  await open.listen({ port: 0, host: '127.0.0.1' })
+  t.equal(await upgrade(open, 'https://anywhere.example'), 'open', 'CORS_ORIGINS=* allows every origin')
+})
+
+t.test('a page on another origin cannot open a GraphQL WebSocket from the user\'s browser; the gateway\'s own page can', async (t) => {
+  t.setTimeout(120_000)
+  const { app } = await setup(t)
+  const { app: other } = await setup(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  await other.listen({ port: 0, host: '127.0.0.1' })
+  const target = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`
+  const browser = await launchBrowser(t)
+  const tryFrom = async (origin: string): Promise<string> => {
+    const { page } = await openPage(browser, origin)
+    await page.goto(`${origin}/`)
+    return await page.evaluate(async (url) => await new Promise<string>((resolve) => {
+      const ws = new WebSocket(url, 'graphql-transport-ws')
+      ws.onopen = () => { ws.close(); resolve('open') }
+      ws.onclose = (event) => resolve(`closed ${event.code}`)
+    }), target)
+  }
+  t.equal(await tryFrom(`http://127.0.0.1:${(other.server.address() as AddressInfo).port}`), 'closed 1006', 'cross-site WebSocket hijacking is refused')
+  t.equal(await tryFrom(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`), 'open', 'same origin')
 })
 
 t.test('GraphiQL, Swagger UI and the dashboard work under the served CSP in headless Chromium', async (t) => {

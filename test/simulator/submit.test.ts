@@ -1,6 +1,6 @@
 import t from 'tap'
 import { SEED_TASK_IDS, seedDrafts } from '../../src/simulator/seed.js'
-import { acceptedAnswer, buildDraft, decideAction, decideImagine, decideModal, type SubmitContext, type TaskPlan } from '../../src/simulator/submit.js'
+import { acceptedAnswer, buildDraft, decideAction, decideBlend, decideDescribe, decideImagine, decideModal, type SubmitContext, type TaskPlan } from '../../src/simulator/submit.js'
 import { buttonDefs, type StoredTask } from '../../src/simulator/tasks.js'
 
 const NOW = 1_750_000_000_000
@@ -78,4 +78,37 @@ t.test('acceptedAnswer and buildDraft turn a plan into the reply and the stored 
     modalAction: null
   })
   t.match(buildDraft({ ...plan, modalAction: 'INPAINT' }, { id: '8', hash: 'h', owner: 'sk-a' }, context()), { outcome: 'MODAL', endAt: NOW, failReason: '', modalAction: 'INPAINT' })
+})
+
+const PNG = 'data:image/png;base64,iVBORw0KGgo='
+
+t.test('decideDescribe takes a data URL or a link and plans a DESCRIBE task whose prompt is four readings', async (t) => {
+  const ctx = context()
+  t.strictSame(decideDescribe({}, ctx), relay('base64_is_required'))
+  t.strictSame(decideDescribe({ base64: 5 }, ctx), relay('bind_request_body_failed'))
+  t.strictSame(decideDescribe({ base64: 'raw' }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'base64 format error', result: null, properties: {} } } })
+  t.strictSame(decideDescribe({ link: 'ftp://x' }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'link must be an http(s) URL', result: null, properties: {} } } })
+  const planned = decideDescribe({ base64: PNG, state: 's' }, ctx)
+  if (!planned.accepted) throw new Error('refused')
+  t.equal(planned.plan.action, 'DESCRIBE')
+  t.equal(planned.plan.layout, 'text')
+  t.equal(planned.plan.state, 's')
+  t.equal(planned.plan.prompt.split('\n\n').length, 4, 'four prompts')
+  t.strictSame(decideDescribe({ base64: PNG }, ctx), { ...planned, plan: { ...planned.plan, state: '' } }, 'the same image reads the same')
+  const byLink = decideDescribe({ link: 'https://example.test/a.png' }, ctx)
+  t.equal(byLink.accepted, true)
+  const draft = buildDraft(planned.plan, { id: '9', hash: 'h', owner: 'sk-a' }, ctx)
+  t.strictSame(buttonDefs({ ...draft, seq: 0 }), [], 'a DESCRIBE task has no buttons')
+})
+
+t.test('decideBlend takes two to five images and plans a BLEND grid', async (t) => {
+  const ctx = context()
+  t.strictSame(decideBlend({}, ctx), relay('base64_array_is_required'))
+  t.strictSame(decideBlend({ base64Array: 'x' }, ctx), relay('bind_request_body_failed'))
+  t.strictSame(decideBlend({ base64Array: [PNG] }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'base64Array must hold 2 to 5 images', result: null, properties: {} } } })
+  t.strictSame(decideBlend({ base64Array: [PNG, PNG, PNG, PNG, PNG, PNG] }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'base64Array must hold 2 to 5 images', result: null, properties: {} } } })
+  t.strictSame(decideBlend({ base64Array: [PNG, 'raw'] }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'base64 format error', result: null, properties: {} } } })
+  t.strictSame(decideBlend({ base64Array: [PNG, PNG], dimensions: 'WIDE' }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'dimensions must be PORTRAIT, SQUARE or LANDSCAPE', result: null, properties: {} } } })
+  t.strictSame(decideBlend({ base64Array: [PNG, PNG], dimensions: 'PORTRAIT', botType: 'DALL_E' }, ctx), { accepted: false, answer: { status: 200, body: { code: 4, description: 'botType must be MID_JOURNEY or NIJI_JOURNEY', result: null, properties: {} } } })
+  t.strictSame(decideBlend({ base64Array: [PNG, PNG], dimensions: 'SQUARE', state: 'b' }, ctx), { accepted: true, plan: { action: 'BLEND', prompt: '', state: 'b', layout: 'grid', parentId: null } })
 })

@@ -56,14 +56,15 @@ t.test('500: 502 UPSTREAM_ERROR after a single call, never retried', async (t) =
   await answersAfterwards(t, app, '1', 1, () => upstream.calls.length)
 })
 
-t.test('4xx other than 429: never retried', async (t) => {
+t.test('4xx other than 429: never retried; a refused gateway key is named as such', async (t) => {
   const { app, upstream, sleeps } = await gateway(t)
   upstream.add({ id: '1' })
-  for (const status of [400, 401, 403, 404]) {
-    upstream.script({ kind: 'status', status })
+  const codes = { 400: 'UPSTREAM_ERROR', 401: 'UPSTREAM_KEY_REJECTED', 403: 'UPSTREAM_KEY_REJECTED', 404: 'UPSTREAM_ERROR' }
+  for (const [status, code] of Object.entries(codes)) {
+    upstream.script({ kind: 'status', status: Number(status) })
     const res = await get(app, '/v1/tasks/1')
     t.equal(res.statusCode, 502, `HTTP ${status} → 502`)
-    t.equal(res.json().code, 'UPSTREAM_ERROR')
+    t.equal(res.json().code, code, `HTTP ${status} → ${code}`)
   }
   t.equal(upstream.calls.length, 4, 'one call per lookup')
   t.same(sleeps, [])
@@ -243,6 +244,31 @@ t.test('wrong field types: only that task fails, the rest of the batch is served
   await answersAfterwards(t, app, '1', 1, () => upstream.calls.length)
 })
 
+t.test('a task nested 5000 deep: that id is 502 UPSTREAM_BAD_RESPONSE, the rest of the batch is served', async (t) => {
+  const { app, upstream, logs } = await gateway(t)
+  upstream.add({ id: '1' }, { id: '2' })
+  const deep = `{"id":"1","status":"IN_PROGRESS","properties":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`
+  const body = `[${deep},{"id":"2","status":"SUCCESS"}]`
+  t.ok(body.length < 40_000, `a ${body.length}-byte body`)
+  upstream.script({ kind: 'raw', body })
+  const [bad, good] = await Promise.all([get(app, '/v1/tasks/1'), get(app, '/v1/tasks/2')])
+  t.equal(bad.statusCode, 502)
+  t.strictSame(bad.json(), { statusCode: 502, code: 'UPSTREAM_BAD_RESPONSE', error: 'Bad Gateway', message: 'Upstream sent an unusable response: task 1: nested deeper than 32 levels' })
+  t.equal(good.statusCode, 200)
+  t.equal(good.json().status, 'SUCCESS')
+  t.equal(upstream.calls.length, 1)
+  t.equal(app.gateway.cache.get('shared', '1'), undefined, 'the deep task was not cached')
+  t.match(logs.entries().filter((e) => e.component === 'upstream' && e.level === 40), [{ invalid: 1 }], 'logged once')
+
+  upstream.script({ kind: 'raw', body: `[${deep},{"id":"3","status":"SUCCESS"}]` })
+  upstream.add({ id: '3', status: 'SUCCESS' })
+  const gql = await app.inject({ method: 'POST', url: '/graphql', payload: { query: '{ tasks(ids: ["1", "3"]) { id properties } }' } })
+  t.equal(gql.statusCode, 200)
+  t.strictSame(gql.json().data, { tasks: [null, { id: '3', properties: null }] })
+  t.strictSame(gql.json().errors.map((e: { extensions: { code: string } }) => e.extensions.code), ['UPSTREAM_BAD_RESPONSE'])
+  await answersAfterwards(t, app, '1', 2, () => upstream.calls.length)
+})
+
 t.test('unrequested ids: ignored and never cached', async (t) => {
   const { app, upstream, sleeps, logs } = await gateway(t)
   upstream.add({ id: '1' })
@@ -277,7 +303,7 @@ t.test('duplicate entries: the first wins, one result per id', async (t) => {
   t.same(upstream.calls[0]!.ids, ['1', '2'], 'a repeated id is asked for once')
   t.same(sleeps, [])
   t.match(logs.entries().filter((e) => e.component === 'upstream' && e.level === 40), [{ duplicates: 2 }])
-  t.equal(app.gateway.cache.get('shared', '1')?.task?.status, 'SUCCESS', 'the cache holds the first entry')
+  t.equal(app.gateway.cache.get('shared', '1')?.stored?.task.status, 'SUCCESS', 'the cache holds the first entry')
   upstream.add({ id: '3' })
   await answersAfterwards(t, app, '3', 1, () => upstream.calls.length)
 })
