@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { configFromEnv, normalizeConfig, type GatewayOptions } from './config.js'
+import { tuneProcess } from './process-tuning.js'
 import { demoDeps, localUrl, logDemoBanner, startDemoUpstream, wantsDemoMode, type DemoUpstream } from './demo.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process gives up. */
@@ -17,6 +18,7 @@ async function main (): Promise<void> {
     process.exit(1)
   }
 
+  tuneProcess(normalizeConfig(options))
   let demo: DemoUpstream | undefined
   if (demoMode) {
     // Links a WebSocket subscriber sees; HTTP answers carry the address each client used.

@@ -54,7 +54,8 @@ export const lone: Scenario = {
         baseline: round(median(rounds.map((x) => x.directMs!))),
         gateway: round(median(rounds.map((x) => x.gatewayMs!))),
         value: round(overhead),
-        targets: [target('overhead ms', '<=', 3, overhead)],
+        // Issue #15: a lone uncached request pays at most half a millisecond for the gateway.
+        targets: [target('overhead ms', '<=', 0.5, overhead)],
         params: { requests: cfg.loneRequests, upstreamLatencyMs: 0 },
         rounds
       }]

@@ -1,9 +1,9 @@
 import { Pool } from 'undici'
 import { log } from '../harness.js'
-import { BASELINES, round } from '../report.js'
+import { BASELINES, round, target } from '../report.js'
 import type { Scenario } from '../settings.js'
 
-/** 5. Peak RSS while a stream of distinct ids goes through a default-bounded cache. Reported, no target. */
+/** 5. Peak RSS while a stream of distinct ids goes through a default-bounded cache. */
 export const memory: Scenario = {
   name: 'memory',
   label: 'memory',
@@ -42,7 +42,8 @@ export const memory: Scenario = {
       baseline: mb(start.rss),
       gateway: peakMb,
       value: peakMb,
-      targets: [],
+      // Issue #15: 100k distinct ids through the default settings peak at 180 MB at most.
+      targets: [target('peak RSS MB', '<=', 180, peakMb)],
       params: { ids: cfg.memoryIds, idsPerRequest: cfg.memoryIdsPerRequest, concurrency: cfg.memoryConcurrency },
       rounds: [{ startRssMb: mb(start.rss), peakSampledRssMb: mb(peak), maxRssMb: mb(end.maxRss), endHeapUsedMb: mb(end.heapUsed), cacheEntries, seconds: round(seconds, 2) }]
     }]
