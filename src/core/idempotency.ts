@@ -7,7 +7,7 @@ import { canonical } from './task-identity.js'
  * Header Field": the first request with a key goes upstream, and upstream's
  * answer is kept, so a retry with the same key gets that answer again instead
  * of a second paid task. Framework-free: the surfaces check the key, the task
- * loader runs the state machine, and stores (src/core/idempotency-stores.ts)
+ * loader runs the state machine, and stores (src/core/idempotency-store.ts in memory, src/shared/idempotency-store.ts in Redis)
  * keep the entries in memory or in Redis.
  */
 

@@ -11,7 +11,7 @@ import {
   type StoreOperation,
   type SubmitAnswer
 } from '../../src/core/idempotency.js'
-import { MemoryIdempotencyStore } from '../../src/core/idempotency-stores.js'
+import { MemoryIdempotencyStore } from '../../src/core/idempotency-store.js'
 import { ManualClock, until } from '../helpers/gateway.js'
 
 const HOUR = 3_600_000

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { MemoryIdempotencyStore, RedisIdempotencyStore } from '../../src/core/idempotency-stores.js'
+import { MemoryIdempotencyStore } from '../../src/core/idempotency-store.js'
+import { RedisIdempotencyStore } from '../../src/shared/idempotency-store.js'
 import type { DoneEntry, IdempotencyStore, InFlightEntry } from '../../src/core/idempotency.js'
 import { redisOptions } from '../../src/plugins/redis.js'
 import { ManualClock } from '../helpers/gateway.js'
