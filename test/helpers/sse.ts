@@ -16,7 +16,7 @@ export class SseReader {
   }
 
   get events (): Frame[] { return this.frames.filter((f) => f.event !== undefined) }
-  get tasks (): Array<{ id: string, status: string, progress: string }> {
+  get tasks (): Array<{ id: string, status: string, progress: string, imageUrl: string }> {
     return this.events.filter((f) => f.event === 'task').map((f) => JSON.parse(f.data!))
   }
 

@@ -7,8 +7,7 @@ import type { GatewayOptions } from '../../src/config.js'
 import { decodeEventId, encodeEventId } from '../../src/routes/stream.js'
 import { ManualClock, setup, waitFor } from '../helpers/gateway.js'
 import { startSimulator, type StartedSimulator } from '../helpers/simulator.js'
-
-interface Frame { event?: string, id?: string, data?: string, comment?: string }
+import { SseReader } from '../helpers/sse.js'
 
 /** What the helpers need of a test: somewhere to register cleanup. */
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -52,56 +51,6 @@ async function harness (t: Teardown, options: GatewayOptions = {}): Promise<Harn
       await app.watcher.tick()
     }
   }
-}
-
-/** An SSE response read frame by frame. */
-class SseReader {
-  readonly frames: Frame[] = []
-  ended = false
-  readonly #controller = new AbortController()
-  response!: Response
-
-  static async open (url: string, headers: Record<string, string> = {}): Promise<SseReader> {
-    const reader = new SseReader()
-    reader.response = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: reader.#controller.signal })
-    if (reader.response.ok) void reader.#pump()
-    return reader
-  }
-
-  get events (): Frame[] { return this.frames.filter((f) => f.event !== undefined) }
-  get tasks (): Array<{ id: string, status: string, progress: string, imageUrl: string }> {
-    return this.events.filter((f) => f.event === 'task').map((f) => JSON.parse(f.data!))
-  }
-
-  get lastId (): string | undefined { return this.events.filter((f) => f.id !== undefined).at(-1)?.id }
-
-  async #pump (): Promise<void> {
-    const decoder = new TextDecoder()
-    let buffer = ''
-    try {
-      for await (const chunk of this.response.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true })
-        let end: number
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const frame: Frame = {}
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) frame.comment = line.slice(1).trim()
-            else {
-              const colon = line.indexOf(':')
-              const field = line.slice(0, colon) as 'event' | 'id' | 'data'
-              frame[field] = line.slice(colon + 1).replace(/^ /, '')
-            }
-          }
-          this.frames.push(frame)
-        }
-      }
-    } catch {}
-    this.ended = true
-  }
-
-  abort (): void { this.#controller.abort() }
 }
 
 t.test('event ids round-trip, and only against the list they were made for', async (t) => {
