@@ -65,7 +65,7 @@ function keyOf (request: FastifyRequest, partition: string): string | undefined 
 }
 
 /** The request's partition; undefined when it has none (no pass-through credential), which execution reports in GraphQL's shape. */
-function partitionOf (request: FastifyRequest): string | undefined {
+function requestPartition (request: FastifyRequest): string | undefined {
   try {
     return request.scope.partition
   } catch {
@@ -160,13 +160,13 @@ export function reuseResponses (path: string, cache: ResponseCache) {
   return function (route: RouteOptions): void {
     if (route.url !== path || (route.method !== 'GET' && route.method !== 'POST')) return
     const preHandler: preHandlerHookHandler = function (request, reply, done) {
-      const partition = partitionOf(request)
+      const partition = requestPartition(request)
       const hit = partition === undefined ? undefined : cache.lookup(request, partition)
       if (hit === undefined) { done(); return }
       reply.type(hit.type).send(hit.body)
     }
     const onSend: onSendHookHandler = function (request, reply, payload, done) {
-      const partition = partitionOf(request)
+      const partition = requestPartition(request)
       if (partition !== undefined) cache.store(request, reply, partition, payload)
       done(null, payload)
     }

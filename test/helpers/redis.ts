@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { freePort } from './server.js'
 
 /** What a machine without redis-server needs; the Redis tests fail with it rather than skip. */
 export const REDIS_INSTALL = 'apt-get update && apt-get install -y redis-server'
@@ -28,14 +28,6 @@ function redisServerPath (): string {
     throw new Error(`redis-server is not on the PATH; the Redis tests need it. Install it with: ${REDIS_INSTALL}`)
   }
   return path
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 /** A certificate and key (PEM files) for a TLS-only server. */

@@ -1,5 +1,6 @@
 import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 
 export const SERVER = new URL('../../src/server.ts', import.meta.url).pathname
@@ -27,4 +28,13 @@ export async function startServer (t: Test, env: Record<string, string>): Promis
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${logs.join('\n')}`)))
   })
   return { child, url, logs }
+}
+
+/** A loopback port nobody listens on right now, for a server this test starts itself. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
 }
