@@ -27,4 +27,5 @@ USER node
 EXPOSE 3000
 # slim images have no curl; node's fetch follows a PORT override.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1)).catch(() => process.exit(1))"]
-CMD ["node", "dist/server.js"]
+# The Node flags are the ones `npm start` passes (src/process-tuning.ts: NODE_FLAGS).
+CMD ["node", "--max-semi-space-size=8", "dist/server.js"]

@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import type { GatewayOptions } from '../src/config.js'
+import { NODE_FLAGS } from '../src/process-tuning.js'
 import { BASELINES } from './report.js'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -45,8 +46,9 @@ export class Child {
     })
   }
 
-  static start (name: string, file: string, args: object = {}): Promise<Child> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/servers', file)], {
+  /** `nodeFlags`: Node's command-line flags; gateways get the ones `npm start` passes. */
+  static start (name: string, file: string, args: object = {}, nodeFlags: readonly string[] = []): Promise<Child> {
+    const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(ROOT, 'bench/servers', file)], {
       cwd: ROOT,
       env: { ...process.env, BENCH_ARGS: JSON.stringify(args) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
@@ -161,9 +163,9 @@ export async function startServers (configure: (upstreamUrl: string) => GatewayO
   const upstream = await Child.start('upstream', 'upstream.ts')
   const gatewayOptions = configure(upstream.url)
   const [gateway, loadGateway, memoryGateway, rest, graphql] = await Promise.all([
-    Child.start('gateway', 'gateway.ts', gatewayOptions),
-    Child.start('gateway (cache off)', 'gateway.ts', { ...gatewayOptions, cache: { ttlMs: 0 } }),
-    Child.start('gateway (memory)', 'gateway.ts', gatewayOptions),
+    Child.start('gateway', 'gateway.ts', gatewayOptions, NODE_FLAGS),
+    Child.start('gateway (cache off)', 'gateway.ts', { ...gatewayOptions, cache: { ttlMs: 0 } }, NODE_FLAGS),
+    Child.start('gateway (memory)', 'gateway.ts', gatewayOptions, NODE_FLAGS),
     Child.start(BASELINES.rest, 'rest-baseline.ts'),
     Child.start(BASELINES.graphql, 'graphql-baseline.ts')
   ])

@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 import { HIT_ID, HIT_QUERY, makeTask } from './fixtures.js'
 import { ROOT } from './harness.js'
+import { NODE_FLAGS } from '../src/process-tuning.js'
 
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount?: number }
 interface Profile { nodes: ProfileNode[], samples: number[] }
@@ -35,7 +36,7 @@ await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
 const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
 
 const dir = mkdtempSync(join(tmpdir(), 'mj-gateway-profile-'))
-const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/servers/profiled-gateway.ts')], {
+const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/servers/profiled-gateway.ts')], {
   env: { ...process.env, BENCH_UPSTREAM: upstreamUrl },
   stdio: ['pipe', 'pipe', 'inherit']
 })

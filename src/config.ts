@@ -87,8 +87,8 @@ export interface GatewayConfig {
     readonly token: string | undefined
   }
   readonly memory: {
-    /** V8's `--optimize-for-size`, set once at start (src/process-tuning.ts). */
-    readonly optimizeForSize: boolean
+    /** V8's `--heap-growing-percent`, set once at start (src/process-tuning.ts); 0 leaves V8's dynamic growth. */
+    readonly heapGrowthPercent: number
   }
   /** The shared tier; off (one replica, everything in process) while `url` is unset. */
   readonly redis: {
@@ -179,7 +179,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'DOCS_ENABLED', path: ['security', 'docs'], rule: { kind: 'bool' }, default: undefined, doc: 'Swagger UI at `/docs` and the spec at `/openapi.yaml`. Unset: on, but off in production.' },
   { env: 'METRICS_ENABLED', path: ['metrics', 'enabled'], rule: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics at `GET /metrics`; `false` removes the route (404).' },
   { env: 'METRICS_TOKEN', path: ['metrics', 'token'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'When set, `/metrics` needs `Authorization: Bearer <token>`. Never logged.' },
-  { env: 'MEMORY_OPTIMIZE_FOR_SIZE', path: ['memory', 'optimizeForSize'], rule: { kind: 'bool' }, default: true, doc: 'Start V8 with `--optimize-for-size`: the heap grows in small steps, so peak memory stays near the live set (about 160 MB instead of 300 MB under a stream of distinct ids) for a small CPU cost. `false`: V8\'s default heap growth.' },
+  { env: 'MEMORY_HEAP_GROWTH_PERCENT', path: ['memory', 'heapGrowthPercent'], rule: int(0, 300), default: 10, doc: 'How far V8 lets the heap grow past the live set between full collections, in percent (V8\'s `--heap-growing-percent`, set at start). 10 keeps peak memory near 170 MB under a stream of distinct ids, where V8\'s own dynamic growth (`0`) reaches about 300 MB. `npm start` and the Docker image also start Node with `--max-semi-space-size=8`.' },
   { env: 'REDIS_URL', path: ['redis', 'url'], rule: { kind: 'redis-url', optional: true }, default: undefined, doc: 'Redis or Valkey shared by the replicas (`redis://` or `rediss://`, with user and password when set). Unset: no shared tier, everything stays in process. Never logged.' },
   { env: 'REDIS_PREFIX', path: ['redis', 'prefix'], rule: { kind: 'string' }, default: 'mjgw:', doc: 'Prefix of every Redis key and channel the gateway uses.' },
   { env: 'REDIS_TIMEOUT_MS', path: ['redis', 'timeoutMs'], rule: int(1, 60_000), default: 200, doc: 'Deadline of one Redis command; past it the replica goes on without the shared tier (L1 and upstream).' },

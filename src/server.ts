@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { configFromEnv, normalizeConfig, type GatewayOptions } from './config.js'
-import { tuneProcess } from './process-tuning.js'
+import { missingNodeFlags, tuneProcess } from './process-tuning.js'
 import { demoDeps, localUrl, logDemoBanner, startDemoUpstream, wantsDemoMode, type DemoUpstream } from './demo.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process gives up. */
@@ -27,6 +27,8 @@ async function main (): Promise<void> {
     options = { ...options, upstream: { ...options.upstream, baseUrl: demo.baseUrl, key: demo.key } }
   }
   const app = await buildApp(options, demo === undefined ? {} : demoDeps(demo))
+  const missing = missingNodeFlags()
+  if (missing.length > 0) app.log.warn({ missing }, 'Node was started without flags the gateway is tuned for (npm start and the Docker image pass them): peak memory will be higher')
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')

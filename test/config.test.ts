@@ -1,5 +1,4 @@
 import t from 'tap'
-import { tuneProcess } from '../src/process-tuning.js'
 import { readFileSync } from 'node:fs'
 import { configFromEnv, normalizeConfig, SETTINGS } from '../src/config.js'
 
@@ -91,11 +90,3 @@ t.test('REDIS_URL takes redis:// and rediss:// URLs and never echoes one', async
   t.equal(message, 'Invalid environment variable REDIS_URL: expected a redis:// or rediss:// URL, got (hidden)')
 })
 
-t.test('MEMORY_OPTIMIZE_FOR_SIZE: on by default, and the process is tuned by it', async (t) => {
-  t.equal(normalizeConfig().memory.optimizeForSize, true)
-  t.strictSame(configFromEnv({ MEMORY_OPTIMIZE_FOR_SIZE: 'false' }), { memory: { optimizeForSize: false } })
-  const flags: string[] = []
-  tuneProcess(normalizeConfig(), (f) => flags.push(f))
-  tuneProcess(normalizeConfig({ memory: { optimizeForSize: false } }), (f) => flags.push(f))
-  t.strictSame(flags, ['--optimize-for-size'], 'set once, only when on')
-})

@@ -3,6 +3,7 @@ import { Pool } from 'undici'
 import { Child, log, RedisProcess } from '../harness.js'
 import { BASELINES, median, round, target, type ScenarioResult } from '../report.js'
 import type { Scenario, Settings } from '../settings.js'
+import { NODE_FLAGS } from '../../src/process-tuning.js'
 
 /** Deterministic ids, so every round and both setups send the same sequence of repeats. */
 function sequence (count: number, pool: number, seed: number): number[] {
@@ -126,7 +127,7 @@ export const replicas: Scenario = {
   label: 'replicas (one Redis, three gateways)',
   async run (s, cfg) {
     const redis = await RedisProcess.start()
-    const three = await Promise.all([1, 2, 3].map((n) => Child.start(`gateway replica ${n}`, 'gateway.ts', { ...s.gatewayOptions, redis: { url: redis.url } })))
+    const three = await Promise.all([1, 2, 3].map((n) => Child.start(`gateway replica ${n}`, 'gateway.ts', { ...s.gatewayOptions, redis: { url: redis.url } }, NODE_FLAGS)))
     try {
       await connected(three, redis.url)
 

@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { freePort } from '../helpers/server.js'
+import { NODE_FLAGS } from '../../src/process-tuning.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -73,7 +74,7 @@ t.test('the Dockerfile has a build stage and a lean, non-root runtime stage', as
   t.same(all(runtime, 'USER'), ['node'], 'runs as the unprivileged node user')
   t.same(all(runtime, 'EXPOSE'), ['3000'])
   t.match(parseEnv(all(runtime, 'ENV')), { NODE_ENV: 'production', HOST: '0.0.0.0', PORT: '3000' })
-  t.same(JSON.parse(all(runtime, 'CMD')[0]!), ['node', 'dist/server.js'])
+  t.strictSame(JSON.parse(all(runtime, 'CMD')[0]!), ['node', ...NODE_FLAGS, 'dist/server.js'], 'started as npm start starts it')
   const healthcheck = all(runtime, 'HEALTHCHECK')[0] ?? ''
   t.match(healthcheck, /CMD \["node", "-e", ".*\/healthz/, 'HEALTHCHECK with node, not curl')
   const copies = all(runtime, 'COPY').map(parseCopy)

@@ -2,16 +2,18 @@ import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
+import { NODE_FLAGS } from '../../src/process-tuning.js'
 
 export const SERVER = new URL('../../src/server.ts', import.meta.url).pathname
 
 /**
- * Starts src/server.ts as `npm start` would (through tsx), on 127.0.0.1 and a
- * free port, with only `env` and PATH set, and resolves its URL from the
- * "Server listening" log line. Killed at teardown if it is still running.
+ * Starts src/server.ts as `npm start` would (through tsx, with its Node
+ * flags unless told otherwise), on 127.0.0.1 and a free port, with only `env`
+ * and PATH set, and resolves its URL from the "Server listening" log line.
+ * Killed at teardown if it is still running.
  */
-export async function startServer (t: Test, env: Record<string, string>): Promise<{ child: ChildProcess, url: string, logs: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+export async function startServer (t: Test, env: Record<string, string>, nodeFlags: readonly string[] = NODE_FLAGS): Promise<{ child: ChildProcess, url: string, logs: string[] }> {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', SERVER], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
