@@ -89,4 +89,3 @@ t.test('REDIS_URL takes redis:// and rediss:// URLs and never echoes one', async
   try { configFromEnv({ REDIS_URL: 'http://gw:s3cret@cache.internal' }) } catch (err) { message = (err as Error).message }
   t.equal(message, 'Invalid environment variable REDIS_URL: expected a redis:// or rediss:// URL, got (hidden)')
 })
-

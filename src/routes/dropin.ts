@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { isGatewayError } from '../errors.js'
 import { checkId, checkIds } from '../core/ids.js'
 import { sendError } from '../plugins/error-handler.js'
@@ -25,7 +25,8 @@ function dropInErrorHandler (err: FastifyError, request: FastifyRequest, reply: 
   if (isGatewayError(err) && err.statusCode >= 500) return sendError(reply, err)
   if (err.statusCode === 400 || err.validation !== undefined) {
     // upstream says "do_request_failed " for a body it cannot read; we add what was wrong.
-    const detail = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? '' : err.message
+    const unreadable = err instanceof errorCodes.FST_ERR_CTP_INVALID_JSON_BODY || err instanceof errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY
+    const detail = unreadable ? '' : err.message
     return upstreamError(reply, detail === '' ? 'do_request_failed ' : `do_request_failed: ${detail}`)
   }
   throw err
