@@ -39,6 +39,8 @@ export async function buildApp (options: GatewayOptions = {}, deps: AppDeps = {}
     // A string where a list of ids belongs is a client bug: say so instead of coercing it.
     ajv: { customOptions: { coerceTypes: false } },
     requestIdHeader: 'x-request-id',
+    // Behind a balancer, request.ip (the per-IP rate limit, stream counts, logs) is the client's only with TRUST_PROXY.
+    trustProxy: config.security.trustProxy === undefined ? false : [...config.security.trustProxy],
     genReqId: () => `${bootId}-${(++requests).toString(36)}`,
     routerOptions: { maxParamLength: 1024 },
     forceCloseConnections: 'idle',

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { errors } from './errors.js'
 
 /**
@@ -67,6 +68,11 @@ export interface GatewayConfig {
     readonly rateLimitMax: number | undefined
     readonly rateLimitWindowMs: number
     readonly corsOrigins: string | undefined
+    /**
+     * Proxies whose `X-Forwarded-For` names the client (fastify's `trustProxy`): addresses, CIDR
+     * ranges and proxy-addr's names. Undefined: the connection's peer is the client.
+     */
+    readonly trustProxy: readonly string[] | undefined
     /** Pages; undefined means on, except in production. */
     readonly graphiql: boolean | undefined
     readonly docs: boolean | undefined
@@ -118,6 +124,7 @@ type Rule =
   | { kind: 'redis-url', optional: true }
   | { kind: 'enum', values: readonly string[] }
   | { kind: 'bool' }
+  | { kind: 'trust-proxy' }
 
 interface Setting {
   readonly env: string
@@ -170,6 +177,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'RATE_LIMIT_MAX', path: ['security', 'rateLimitMax'], rule: int(1, 1_000_000_000), default: undefined, doc: 'Requests per client key (per IP address without one) per window; more get 429. Unset: no rate limit.' },
   { env: 'RATE_LIMIT_WINDOW_MS', path: ['security', 'rateLimitWindowMs'], rule: int(1000, DAY), default: 60_000, doc: 'Window of `RATE_LIMIT_MAX`.' },
   { env: 'CORS_ORIGINS', path: ['security', 'corsOrigins'], rule: { kind: 'string', optional: true }, default: undefined, doc: 'Comma-separated origins allowed by CORS, or `*`. Unset: no CORS headers.' },
+  { env: 'TRUST_PROXY', path: ['security', 'trustProxy'], rule: { kind: 'trust-proxy' }, default: undefined, doc: 'The proxies in front of the gateway whose `X-Forwarded-For` names the client, for the per-IP rate limit, stream counts and logs: comma-separated addresses and CIDR ranges of the balancers (`10.0.0.0/8,loopback`; `linklocal` and `uniquelocal`, the private ranges, work too). Unset: the connection\'s peer is the client, and a forwarded header is ignored. There is no `true` and no hop count: either would let a client that reaches the port directly pick its own address.' },
   { env: 'GRAPHQL_MAX_DEPTH', path: ['graphql', 'maxDepth'], rule: int(1, 100), default: 15, doc: 'Deepest GraphQL selection accepted; deeper gets a `GW_ERR_QUERY_TOO_COMPLEX` request error. 15 fits the standard introspection query (GraphiQL\'s).' },
   { env: 'GRAPHQL_MAX_FIELDS', path: ['graphql', 'maxFields'], rule: int(1, 100_000), default: 500, doc: 'Most fields in one GraphQL document (or batch), each alias and each use of a fragment counted; more gets a `GW_ERR_QUERY_TOO_COMPLEX` request error.' },
   { env: 'GRAPHQL_MAX_BATCH', path: ['graphql', 'maxBatch'], rule: int(1, 1000), default: 10, doc: 'Most operations in one batched GraphQL POST (a JSON array, as Apollo\'s `BatchHttpLink` and graphql-request\'s `batchRequests` send); more gets 413. A batch counts as one request for the rate limit, `MAX_IDS_PER_REQUEST` and `GRAPHQL_MAX_FIELDS`.' },
@@ -220,6 +228,7 @@ function ruleText (rule: Rule): string {
     case 'redis-url': return 'a redis:// or rediss:// URL'
     case 'enum': return `one of ${rule.values.join(', ')}`
     case 'bool': return 'true or false'
+    case 'trust-proxy': return 'comma-separated addresses, CIDR ranges, loopback, linklocal or uniquelocal'
   }
 }
 
@@ -248,7 +257,24 @@ function check (rule: Rule, value: unknown): unknown {
       try { url = new URL(value) } catch { return undefined }
       return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? value : undefined
     }
+    case 'trust-proxy': {
+      const entries = typeof value === 'string' ? value.split(',').map((entry) => entry.trim()) : value
+      return Array.isArray(entries) && entries.length > 0 && entries.every(isProxyAddress) ? entries : undefined
+    }
   }
+}
+
+/** proxy-addr's (and so fastify's) names for whole ranges. */
+const PROXY_RANGE_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** An address, a CIDR range (`10.0.0.0/8`) or one of proxy-addr's range names. */
+function isProxyAddress (entry: unknown): boolean {
+  if (typeof entry !== 'string') return false
+  if (PROXY_RANGE_NAMES.has(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
 }
 
 function parseEnv (setting: Setting, raw: string): unknown {

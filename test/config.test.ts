@@ -89,3 +89,15 @@ t.test('REDIS_URL takes redis:// and rediss:// URLs and never echoes one', async
   try { configFromEnv({ REDIS_URL: 'http://gw:s3cret@cache.internal' }) } catch (err) { message = (err as Error).message }
   t.equal(message, 'Invalid environment variable REDIS_URL: expected a redis:// or rediss:// URL, got (hidden)')
 })
+
+t.test('TRUST_PROXY takes addresses, CIDR ranges and range names, and nothing that trusts every peer', async (t) => {
+  t.equal(normalizeConfig().security.trustProxy, undefined, 'unset: the connection\'s peer is the client')
+  t.strictSame(normalizeConfig(configFromEnv({ TRUST_PROXY: '10.0.0.0/8, loopback,192.168.1.7,fd00::/8' })).security.trustProxy,
+    ['10.0.0.0/8', 'loopback', '192.168.1.7', 'fd00::/8'])
+  t.strictSame(normalizeConfig({ security: { trustProxy: ['uniquelocal'] } }).security.trustProxy, ['uniquelocal'])
+  for (const bad of ['true', '1', '*', '10.0.0.0/33', '10.0.0.0/8/1', 'balancer.internal', '10.0.0.1,', 'fd00::/129']) {
+    t.throws(() => configFromEnv({ TRUST_PROXY: bad }),
+      { message: `Invalid environment variable TRUST_PROXY: expected comma-separated addresses, CIDR ranges, loopback, linklocal or uniquelocal, got ${JSON.stringify(bad)}` }, bad)
+  }
+  t.throws(() => normalizeConfig({ security: { trustProxy: [] } }), /Invalid option security.trustProxy/)
+})

@@ -67,3 +67,25 @@ t.test('RATE_LIMIT_MAX and RATE_LIMIT_WINDOW_MS come from the environment', asyn
   t.same({ max: config.security.rateLimitMax, window: config.security.rateLimitWindowMs }, { max: 100, window: 1000 })
   t.throws(() => configFromEnv({ RATE_LIMIT_MAX: '0' }), /RATE_LIMIT_MAX/)
 })
+
+t.test('behind a balancer named by TRUST_PROXY, each forwarded client has its own budget; other peers cannot forward', async (t) => {
+  const { app, upstream } = await setup(t, { security: { rateLimitMax: 1, trustProxy: ['10.0.0.0/24'] } })
+  upstream.add({ id: '1' })
+  const via = (peer: string, client: string) => app.inject({ url: '/v1/tasks/1', remoteAddress: peer, headers: { 'x-forwarded-for': client } })
+
+  t.equal((await via('10.0.0.5', '203.0.113.1')).statusCode, 200)
+  t.equal((await via('10.0.0.6', '203.0.113.2')).statusCode, 200, 'another client through another balancer: its own budget')
+  t.equal((await via('10.0.0.6', '203.0.113.1')).statusCode, 429, 'the first client again, through any balancer: its budget is spent')
+
+  // A peer outside TRUST_PROXY is the client itself, whatever it forwards.
+  t.equal((await via('198.51.100.9', '203.0.113.3')).statusCode, 200)
+  t.equal((await via('198.51.100.9', '203.0.113.4')).statusCode, 429, 'a made-up X-Forwarded-For buys no fresh budget')
+})
+
+t.test('without TRUST_PROXY a forwarded address is ignored', async (t) => {
+  const { app, upstream } = await setup(t, { security: { rateLimitMax: 1 } })
+  upstream.add({ id: '1' })
+  const from = (client: string) => app.inject({ url: '/v1/tasks/1', remoteAddress: '10.0.0.5', headers: { 'x-forwarded-for': client } })
+  t.equal((await from('203.0.113.1')).statusCode, 200)
+  t.equal((await from('203.0.113.2')).statusCode, 429, 'every request from the balancer shares its budget')
+})
