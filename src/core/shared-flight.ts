@@ -371,8 +371,11 @@ export class SharedFlight {
           this.#answer(lane, job, landing, false)
         } else if (job.state === 'queued') {
           // A lookup that has not asked yet takes a fresh answer as it would have read it from L2: a
-          // hit. A failure, or an answer already stale, belongs to a fetch it never waited on.
-          if (landing.entry !== undefined && landing.entry.freshUntil > this.#opts.now()) this.#answer(lane, job, landing, true)
+          // hit, counted as one. A failure, or an answer already stale, belongs to a fetch it never waited on.
+          if (landing.entry !== undefined && landing.entry.freshUntil > this.#opts.now()) {
+            this.#opts.observer?.lookups('hit', 1)
+            this.#answer(lane, job, landing, true)
+          }
         } else if (job.state === 'acquiring') {
           job.noticed = landing
         }

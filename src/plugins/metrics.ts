@@ -177,7 +177,7 @@ function sharedTierMetrics (registers: Registry[], state: () => 'up' | 'down'): 
   })
   const lookups = new Counter({
     name: 'gateway_shared_cache_lookups_total',
-    help: 'L1 misses looked up in the shared cache (L2), by result: hit (fresh in L2) or miss.',
+    help: 'L1 misses looked up in the shared cache (L2), by result: hit (fresh in L2, or announced fresh by another replica before the lookup asked) or miss.',
     labelNames: ['result'] as const,
     registers
   })

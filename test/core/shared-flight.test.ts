@@ -409,6 +409,7 @@ t.test('an announcement that comes before a lookup has asked answers it as a hit
   let announce!: (partition: string, landings: readonly Landing[]) => void
   const upstream = new Upstream()
   const cache = new TaskCache({ maxEntries: 10, ttlMs: 2000, finalTtlMs: 60_000, notFoundTtlMs: 1000, staleMs: 60_000, now: clock.now })
+  const counts = { hit: 0, miss: 0 }
   const flight = new SharedFlight({
     store: { get available () { return store.available }, acquire: store.acquire.bind(store), settle: store.settle.bind(store), forget: store.forget.bind(store), listen: (fn) => { announce = fn } },
     upstream,
@@ -417,7 +418,8 @@ t.test('an announcement that comes before a lookup has asked answers it as a hit
     leaseMs: 10_000,
     maxWaitMs: 20_000,
     pollMs: 5_000,
-    maxQueued: 100
+    maxQueued: 100,
+    observer: { lookups: (result, n) => { counts[result] += n }, leaseWait: () => {}, takeover: () => {}, error: () => {} }
   })
   t.teardown(() => flight.close())
   for (const id of ['1', '2', '3']) upstream.tasks.set(id, task(id, 'from upstream'))
@@ -426,6 +428,7 @@ t.test('an announcement that comes before a lookup has asked answers it as a hit
   const hit = flight.load('1', SCOPE)
   announce('shared', [{ id: '1', entry: fresh, keepMs: 0 }])
   t.strictSame(await hit, { entry: fresh, hit: true })
+  t.strictSame(counts, { hit: 1, miss: 0 }, 'counted as the L2 hit it stands for')
 
   const failed = flight.load('2', SCOPE)
   announce('shared', [{ id: '2', error: new errors.UpstreamError('HTTP 500') }])
@@ -433,4 +436,5 @@ t.test('an announcement that comes before a lookup has asked answers it as a hit
   announce('shared', [{ id: '3', entry: { ...fresh, stored: StoredTask.from(task('3', 'old')), freshUntil: clock.time }, keepMs: 0 }])
   t.strictSame([(await failed).entry?.stored?.task, (await stale).entry?.stored?.task], [task('2', 'from upstream'), task('3', 'from upstream')], 'both asked for themselves')
   t.strictSame(upstream.calls, ['2', '3'])
+  t.strictSame(counts, { hit: 1, miss: 2 }, 'the two that asked L2 found nothing fresh there')
 })
