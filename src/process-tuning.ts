@@ -7,7 +7,7 @@ import type { GatewayConfig } from './config.js'
  * test/process-tuning.test.ts). A young generation of 8 MB per semi-space
  * (V8's default here is 16) keeps about 20 MB off the peak under a stream of
  * distinct ids; 4 MB saved more but made the CPU of a cache hit vary by up to
- * 20% from one process to the next (measured by `npm run bench`).
+ * 20% from one process to the next (bench/README.md, "Memory").
  */
 export const NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=8'])
 
@@ -23,10 +23,10 @@ export function missingNodeFlags (execArgv: readonly string[] = process.execArgv
  * what runs).
  *
  * The gateway's steady state is a bounded cache plus short-lived request
- * garbage, and evicted cache entries become old-generation garbage: with
- * V8's dynamic growth (up to 4x the live set after each full collection) the
- * heap runs far past the live set, about 300 MB peak RSS for 100k distinct
- * ids through the default cache where 60 MB are live. A fixed growth of
+ * garbage, and evicted cache entries become old-generation garbage. V8's
+ * dynamic growth lets the heap reach several times the live set while
+ * allocation is fast: about 300 MB peak RSS for 100k distinct ids through
+ * the default cache, where 60 MB are live. A fixed growth of
  * MEMORY_HEAP_GROWTH_PERCENT keeps that near 170 MB. `--optimize-for-size`
  * did as well on memory, but cost a cache hit 5–20% more CPU.
  */
