@@ -3,6 +3,7 @@ import type { Scope } from './scope.js'
 import type { StoredTask } from './stored-task.js'
 import { newerEntry, type CacheEntry, type TaskCache } from './task-cache.js'
 import type { Landing, SharedStore } from './shared-store.js'
+import { UNREF_TIMERS, type Timers } from './timers.js'
 
 /** How a shared lookup ended: an entry (`hit` when read from L2, not fetched), or an error with any stale entry L2 held. */
 export type SharedAnswer =
@@ -28,9 +29,7 @@ export interface LandingListener {
   landed (partition: string, ids: readonly string[]): void
 }
 
-export interface FlightTimers {
-  setTimeout (fn: () => void, ms: number): unknown
-  clearTimeout (handle: unknown): void
+export interface FlightTimers extends Timers {
   /** A monotonic clock for waits, in ms. */
   elapsed (): number
 }
@@ -81,15 +80,7 @@ interface Lane {
   timerAt: number
 }
 
-const REAL_TIMERS: FlightTimers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms)
-    t.unref()
-    return t
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  elapsed: () => performance.now()
-}
+const REAL_TIMERS: FlightTimers = { ...UNREF_TIMERS, elapsed: () => performance.now() }
 
 /** Most ids in one acquire: a Lua script blocks Redis while it runs, so keep each short. */
 const MAX_ACQUIRE = 500

@@ -3,6 +3,7 @@ import { errors, isCredentialAnswer, isUpstreamRefusal, type GatewayError } from
 import { isFinalStatus } from './task-rules.js'
 import { taskVersion } from './task-identity.js'
 import type { Lookup } from './task-loader.js'
+import { UNREF_TIMERS, type Timers } from './timers.js'
 import type { UpstreamTask } from '../upstream/types.js'
 
 /**
@@ -40,10 +41,7 @@ export interface WatchHandle {
   close (): void
 }
 
-export interface WatchTimers {
-  setTimeout (fn: () => void, ms: number): unknown
-  clearTimeout (handle: unknown): void
-}
+export type WatchTimers = Timers
 
 export interface WatcherOptions {
   loader: { loadMany (ids: readonly string[], scope: Scope): Lookup[] | Promise<Lookup[]> }
@@ -115,15 +113,6 @@ interface Watch {
   closed: boolean
 }
 
-const REAL_TIMERS: WatchTimers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms)
-    t.unref()
-    return t
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout)
-}
-
 /**
  * Upstream may not list a task for a moment right after its submit, and the
  * dashboard watches a task straight after submitting it: an id is reported
@@ -169,7 +158,7 @@ export class Watcher {
     }
     const grace = opts.notFoundGraceMs ?? NOT_FOUND_GRACE_MS
     if (!Number.isInteger(grace) || grace < 0) throw new RangeError('Watcher: notFoundGraceMs must be a non-negative integer')
-    this.#opts = Object.freeze({ ...opts, notFoundGraceMs: grace, timers: opts.timers ?? REAL_TIMERS })
+    this.#opts = Object.freeze({ ...opts, notFoundGraceMs: grace, timers: opts.timers ?? UNREF_TIMERS })
     // Only an id's first read can come off-beat (the load when it joins); the ticks after it are at
     // least intervalMs apart, so 2 + ceil(grace / interval) null reads span the whole grace.
     this.#notFoundReads = grace === 0 ? 1 : 2 + Math.ceil(grace / opts.intervalMs)
