@@ -1,8 +1,7 @@
 import t from 'tap'
 import { Client, CombinedError, fetchExchange, gql } from '@urql/core'
-import type { FastifyInstance } from 'fastify'
 import type { GatewayOptions } from '../../src/config.js'
-import { setup } from '../helpers/gateway.js'
+import { graphqlOnPort, setup } from '../helpers/gateway.js'
 
 /**
  * urql (`@urql/core`, fetch exchange only) against the gateway on a real
@@ -27,20 +26,9 @@ interface Seen { method: string, status: number }
 
 type Teardown = Parameters<typeof setup>[0]
 
-async function gateway (t: Teardown, options: Parameters<typeof setup>[1] = {}): Promise<{
-  app: FastifyInstance
-  upstream: Awaited<ReturnType<typeof setup>>['upstream']
-  url: string
-  seen: Seen[]
-}> {
-  const { app, upstream } = await setup(t, options)
-  const seen: Seen[] = []
-  // onResponse, not onRequest: it also runs when an earlier onRequest hook (client auth) refused the request.
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.url.split('?')[0] === '/graphql') seen.push({ method: request.method, status: reply.statusCode })
-  })
-  const address = await app.listen({ port: 0, host: '127.0.0.1' })
-  return { app, upstream, url: `${address}/graphql`, seen }
+function gateway (t: Teardown, options: Parameters<typeof setup>[1] = {}): ReturnType<typeof graphqlOnPort<Seen>> {
+  return graphqlOnPort<Seen>(t, options, (request, reply) =>
+    request.url.split('?')[0] === '/graphql' ? { method: request.method, status: reply.statusCode } : undefined)
 }
 
 function urql (url: string, preferGetMethod: false | 'force', headers: Record<string, string> = {}): Client {

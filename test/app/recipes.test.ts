@@ -2,10 +2,9 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { CombinedGraphQLErrors } from '@apollo/client'
 import { ClientError } from 'graphql-request'
-import type { FastifyInstance } from 'fastify'
 import { createApolloClient, loadTask, loadTasks } from '../../docs/recipes/apollo-client.js'
 import { createGraphQLClient, fetchBatch, fetchTasks } from '../../docs/recipes/graphql-request.js'
-import { setup } from '../helpers/gateway.js'
+import { graphqlOnPort, setup } from '../helpers/gateway.js'
 
 /**
  * The README's client recipes (docs/recipes/*.ts, shown verbatim in the
@@ -20,21 +19,10 @@ interface Seen { operations: number, status: number }
 
 type Teardown = Parameters<typeof setup>[0]
 
-async function gateway (t: Teardown, options: Parameters<typeof setup>[1] = {}): Promise<{
-  app: FastifyInstance
-  upstream: Awaited<ReturnType<typeof setup>>['upstream']
-  url: string
-  seen: Seen[]
-}> {
-  const { app, upstream } = await setup(t, options)
-  const seen: Seen[] = []
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.method === 'POST' && request.url === '/graphql') {
-      seen.push({ operations: Array.isArray(request.body) ? request.body.length : 1, status: reply.statusCode })
-    }
-  })
-  const address = await app.listen({ port: 0, host: '127.0.0.1' })
-  return { app, upstream, url: `${address}/graphql`, seen }
+function gateway (t: Teardown, options: Parameters<typeof setup>[1] = {}): ReturnType<typeof graphqlOnPort<Seen>> {
+  return graphqlOnPort<Seen>(t, options, (request, reply) => request.method === 'POST' && request.url === '/graphql'
+    ? { operations: Array.isArray(request.body) ? request.body.length : 1, status: reply.statusCode }
+    : undefined)
 }
 
 function button (id: string, n: number): { customId: string, label: string } {

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -50,15 +50,24 @@ t.test('a task fetched through one replica is a hit on the others, on REST and G
   t.equal(await metric(a!, 'gateway_shared_cache_lookups_total{result="miss"}'), 1)
 })
 
-t.test('stale-if-error: a replica that never saw a task serves the copy L2 still holds, marked stale', async (t) => {
+/**
+ * Two replicas without retries: task 5 fetched through A and in L2, then
+ * 7 s pass, so both must ask upstream again and L2 holds only a stale copy.
+ */
+async function expiredInL2 (t: Test): Promise<{ a: FastifyInstance, b: FastifyInstance, upstream: FakeUpstream }> {
   const cl = await cluster(t, { upstream: { retries: 0 } }, { count: 2 })
   const { apps: [a, b], upstream, clock } = cl
   upstream.add({ id: '5', status: 'IN_PROGRESS', progress: '40%' })
   t.equal((await get(a!, '/v1/tasks/5')).statusCode, 200)
   await inL2(cl, '5')
   clock.advance(2_000 + 5_000)
+  return { a: a!, b: b!, upstream }
+}
+
+t.test('stale-if-error: a replica that never saw a task serves the copy L2 still holds, marked stale', async (t) => {
+  const { b, upstream } = await expiredInL2(t)
   upstream.script({ kind: 'status', status: 500 })
-  const res = await get(b!, '/v1/tasks/5')
+  const res = await get(b, '/v1/tasks/5')
   t.equal(res.statusCode, 200)
   t.equal(res.headers['x-cache'], 'stale')
   t.equal(res.headers.age, '7')
@@ -67,17 +76,12 @@ t.test('stale-if-error: a replica that never saw a task serves the copy L2 still
 })
 
 t.test('stale-if-error never covers a refusal: L2\'s copy does not hide upstream refusing the key, a 429 is covered', async (t) => {
-  const cl = await cluster(t, { upstream: { retries: 0 } }, { count: 2 })
-  const { apps: [a, b], upstream, clock } = cl
-  upstream.add({ id: '5', status: 'IN_PROGRESS', progress: '40%' })
-  t.equal((await get(a!, '/v1/tasks/5')).statusCode, 200)
-  await inL2(cl, '5')
-  clock.advance(2_000 + 5_000)
+  const { a, b, upstream } = await expiredInL2(t)
   upstream.script({ kind: 'status', status: 401 })
-  const refused = await get(b!, '/v1/tasks/5')
+  const refused = await get(b, '/v1/tasks/5')
   t.strictSame([refused.statusCode, refused.json().code, refused.headers['x-cache']], [502, 'UPSTREAM_KEY_REJECTED', undefined])
   upstream.script({ kind: 'status', status: 429 })
-  const limited = await get(a!, '/v1/tasks/5')
+  const limited = await get(a, '/v1/tasks/5')
   t.strictSame([limited.statusCode, limited.headers['x-cache']], [200, 'stale'])
   t.equal(upstream.calls.length, 3, 'both replicas asked upstream')
 })

@@ -11,6 +11,7 @@ import { connectSharedTier, type SharedTier } from '../../src/plugins/redis.js'
 import { RedisTaskStore } from '../../src/shared/redis-store.js'
 import { ManualClock, waitFor } from '../helpers/gateway.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { eventually } from '../helpers/replicas.js'
 
 /*
  * The flight between L1 and the batcher, against a real redis-server. Each
@@ -98,13 +99,11 @@ async function replica (t: Test, redis: RedisServer, clock: ManualClock, opts: P
   return { flight, cache, upstream, tier, store, counts }
 }
 
-/** Waits for a condition on Redis; fails with `what` after ~5 s instead of hanging. */
-async function eventually (check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
+/** Two replicas on one private redis-server and one manual clock. */
+async function twoReplicas (t: Test, optsA: Partial<SharedFlightOptions> = {}, optsB: Partial<SharedFlightOptions> = optsA): Promise<{ clock: ManualClock, a: Replica, b: Replica }> {
+  const redis = await startRedis(t)
+  const clock = new ManualClock()
+  return { clock, a: await replica(t, redis, clock, optsA), b: await replica(t, redis, clock, optsB) }
 }
 
 /** Resolves once `count` replicas listen for announcements (SUBSCRIBE is asynchronous). */
@@ -128,10 +127,7 @@ function task (id: string, progress = '31%'): UpstreamTask {
 }
 
 t.test('an L2 miss leases the id and fetches it; another replica then reads it from L2 with its expiry, not a new TTL', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { clock, a, b } = await twoReplicas(t)
   a.upstream.tasks.set('1', task('1'))
 
   const first = await a.flight.load('1', SCOPE)
@@ -157,10 +153,7 @@ t.test('an L2 miss leases the id and fetches it; another replica then reads it f
 })
 
 t.test('the misses of one turn cost one acquire; a fresh L2 entry answers, the rest go upstream', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { a, b } = await twoReplicas(t)
   for (const id of ['1', '2', '3']) b.upstream.tasks.set(id, task(id))
   a.upstream.tasks.set('1', task('1'))
   await a.flight.load('1', SCOPE)
@@ -177,10 +170,7 @@ t.test('the misses of one turn cost one acquire; a fresh L2 entry answers, the r
 })
 
 t.test('an id leased by another replica waits for its announcement and never goes upstream', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { a, b } = await twoReplicas(t)
   await subscribed(a.tier, 2)
   a.upstream.tasks.set('9', task('9', '77%'))
   a.upstream.held = true
@@ -200,10 +190,7 @@ t.test('an id leased by another replica waits for its announcement and never goe
 })
 
 t.test('a holder that dies mid-call: its lease runs out and a waiting replica takes over', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock, { leaseMs: 300 })
-  const b = await replica(t, redis, clock, { leaseMs: 300, maxWaitMs: 10_000 })
+  const { a, b } = await twoReplicas(t, { leaseMs: 300 }, { leaseMs: 300, maxWaitMs: 10_000 })
   a.upstream.held = true
   b.upstream.tasks.set('5', task('5'))
 
@@ -218,10 +205,7 @@ t.test('a holder that dies mid-call: its lease runs out and a waiting replica ta
 })
 
 t.test('the holder\'s upstream failure is the waiters\' answer, with L2\'s stale entry', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { clock, a, b } = await twoReplicas(t)
   await subscribed(a.tier, 2)
   a.upstream.tasks.set('4', task('4', '10%'))
   await a.flight.load('4', SCOPE)
@@ -246,10 +230,7 @@ t.test('the holder\'s upstream failure is the waiters\' answer, with L2\'s stale
 })
 
 t.test('a holder that cannot ask upstream (breaker open) hands the lease back and the waiter fetches', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { a, b } = await twoReplicas(t)
   await subscribed(a.tier, 2)
   a.upstream.held = true
   b.upstream.tasks.set('6', task('6'))
@@ -265,10 +246,7 @@ t.test('a holder that cannot ask upstream (breaker open) hands the lease back an
 })
 
 t.test('tenants never share an entry or a lease', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { a, b } = await twoReplicas(t)
   a.upstream.tasks.set('8', task('8'))
   await a.flight.load('8', SCOPE)
   const other = await b.flight.load('8', TENANT)
@@ -299,10 +277,7 @@ t.test('with Redis down the flight goes straight to upstream; a hung Redis costs
 })
 
 t.test('a lookup waits on another replica\'s lease no longer than maxWaitMs', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock, { maxWaitMs: 150, pollMs: 50 })
+  const { a, b } = await twoReplicas(t, {}, { maxWaitMs: 150, pollMs: 50 })
   a.upstream.held = true
   void a.flight.load('3', SCOPE)
   await waitFor(() => a.upstream.calls.length === 1, 'A to ask upstream')
@@ -314,10 +289,7 @@ t.test('a lookup waits on another replica\'s lease no longer than maxWaitMs', as
 })
 
 t.test('answers for watched ids reach the listener, fresh in L1, whichever replica fetched them', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { clock, a, b } = await twoReplicas(t)
   await subscribed(a.tier, 2)
   const heard: Array<[string, string[]]> = []
   const listener: LandingListener = {
@@ -354,10 +326,7 @@ t.test('a lease this replica left behind (its settle failed) is claimed again, n
 })
 
 t.test('lookups of a closing flight that wait on another replica end with 503', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { a, b } = await twoReplicas(t)
   a.upstream.held = true
   void a.flight.load('1', SCOPE)
   await waitFor(() => a.upstream.calls.length === 1, 'A to ask upstream')
@@ -370,10 +339,7 @@ t.test('lookups of a closing flight that wait on another replica end with 503', 
 })
 
 t.test('forget drops an id\'s L2 entry: a submit just created the task that L2 remembers as unknown', async (t) => {
-  const redis = await startRedis(t)
-  const clock = new ManualClock()
-  const a = await replica(t, redis, clock)
-  const b = await replica(t, redis, clock)
+  const { a, b } = await twoReplicas(t)
   t.equal((await a.flight.load('12', SCOPE)).entry?.stored, null, 'unknown for now')
   await eventually(async () => await a.tier.client.exists(a.store.taskKey('shared', '12')) === 1, 'the unknown in L2')
   a.flight.forget('shared', '12')

@@ -1,11 +1,9 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { createClient, type Client, type ExecutionResult } from 'graphql-ws'
-import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
 import type { GatewayOptions } from '../../src/config.js'
-import { ManualClock, waitFor } from '../helpers/gateway.js'
-import { startSimulator, type StartedSimulator } from '../helpers/simulator.js'
+import { waitFor } from '../helpers/gateway.js'
+import { liveGateway, type LiveGateway } from '../helpers/live.js'
 
 const QUERY = `subscription Live($ids: [ID!]!) {
   taskUpdates(ids: $ids) { id status progress progressPercent final imageUrl }
@@ -16,37 +14,13 @@ type Result = ExecutionResult<{ taskUpdates: { id: string, status: string, progr
 /** What the helpers need of a test: somewhere to register cleanup. */
 interface Teardown { teardown: (fn: () => unknown) => void }
 
-interface Harness {
-  started: StartedSimulator
-  app: FastifyInstance
-  clock: ManualClock
+interface Harness extends LiveGateway {
   wsUrl: string
-  /** Simulator time passes, the cache expires, and the watcher polls once. */
-  step: (ms: number) => Promise<void>
 }
 
 async function harness (t: Teardown, options: GatewayOptions = {}): Promise<Harness> {
-  const started = await startSimulator(t, { durationMs: 10_000 })
-  const clock = new ManualClock()
-  const app = await buildApp({
-    ...options,
-    upstream: { baseUrl: started.url, key: started.key, ...options.upstream },
-    // The test drives ticks itself; the real interval never fires.
-    watch: { intervalMs: 3_600_000, ...options.watch }
-  }, { logger: false, now: clock.now })
-  t.teardown(() => app.close())
-  const address = await app.listen({ port: 0, host: '127.0.0.1' })
-  return {
-    started,
-    app,
-    clock,
-    wsUrl: address.replace(/^http/, 'ws') + '/graphql',
-    step: async (ms) => {
-      started.sim.advance(ms)
-      clock.advance(3_000)
-      await app.watcher.tick()
-    }
-  }
+  const live = await liveGateway(t, options)
+  return { ...live, wsUrl: live.base.replace(/^http/, 'ws') + '/graphql' }
 }
 
 function wsClient (t: Teardown, url: string, connectionParams?: Record<string, unknown>): Client & { closed: Promise<void> } {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { buildApp, type AppDeps } from '../../src/app.js'
 import type { GatewayOptions } from '../../src/config.js'
 import { FakeUpstream } from './fake-upstream.js'
@@ -40,6 +40,23 @@ export async function setup (t: { teardown: (fn: () => unknown) => void }, optio
     await upstream.close()
   })
   return { app, upstream, sleeps }
+}
+
+/**
+ * `setup` listening on 127.0.0.1, for real clients: `url` is its /graphql,
+ * and `seen` what `see` records of each response. onResponse, not onRequest:
+ * it also runs when an earlier onRequest hook (client auth) refused the request.
+ */
+export async function graphqlOnPort<S> (t: { teardown: (fn: () => unknown) => void }, options: TestOptions,
+  see: (request: FastifyRequest, reply: FastifyReply) => S | undefined): Promise<{ app: FastifyInstance, upstream: FakeUpstream, url: string, seen: S[] }> {
+  const { app, upstream } = await setup(t, options)
+  const seen: S[] = []
+  app.addHook('onResponse', async (request, reply) => {
+    const record = see(request, reply)
+    if (record !== undefined) seen.push(record)
+  })
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, upstream, url: `${address}/graphql`, seen }
 }
 
 /** Turns the event loop until `check()` holds; fails after `turns` turns instead of hanging. */

@@ -1,57 +1,9 @@
 import t from 'tap'
-import type { Socket } from 'node:net'
 import { EventSource } from 'eventsource'
-import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
-import type { GatewayOptions } from '../../src/config.js'
 import { decodeEventId, encodeEventId } from '../../src/routes/stream.js'
 import { ManualClock, setup, waitFor } from '../helpers/gateway.js'
-import { startSimulator, type StartedSimulator } from '../helpers/simulator.js'
+import { liveGateway } from '../helpers/live.js'
 import { SseReader } from '../helpers/sse.js'
-
-/** What the helpers need of a test: somewhere to register cleanup. */
-interface Teardown { teardown: (fn: () => unknown) => void }
-
-interface Harness {
-  started: StartedSimulator
-  app: FastifyInstance
-  base: string
-  sockets: Set<Socket>
-  step: (ms: number) => Promise<void>
-}
-
-async function harness (t: Teardown, options: GatewayOptions = {}): Promise<Harness> {
-  const started = await startSimulator(t, { durationMs: 10_000 })
-  const clock = new ManualClock()
-  const app = await buildApp({
-    ...options,
-    upstream: { baseUrl: started.url, key: started.key, ...options.upstream },
-    watch: { intervalMs: 3_600_000, ...options.watch }
-  }, { logger: false, now: clock.now })
-  const sockets = new Set<Socket>()
-  t.teardown(async () => {
-    const closing = app.close()
-    // fetch may leave a connection it never sent a request on; the server would wait keepAliveTimeout (72 s) for it.
-    for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy()
-    await closing
-  })
-  app.server.on('connection', (socket: Socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  const base = await app.listen({ port: 0, host: '127.0.0.1' })
-  return {
-    started,
-    app,
-    base,
-    sockets,
-    step: async (ms) => {
-      started.sim.advance(ms)
-      clock.advance(3_000)
-      await app.watcher.tick()
-    }
-  }
-}
 
 t.test('event ids round-trip, and only against the list they were made for', async (t) => {
   const id = encodeEventId('abcdefgh', ['AbC-_12345', '*', '!'])
@@ -64,7 +16,7 @@ t.test('event ids round-trip, and only against the list they were made for', asy
 })
 
 t.test('a stream: current states, then changes once each, then done', async (t) => {
-  const h = await harness(t)
+  const h = await liveGateway(t)
   const id = h.started.sim.createTask(h.started.key, { prompt: 'a windmill' })
   const done = h.started.sim.seedIds.success
   const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${id},${done},${id}`)
@@ -102,7 +54,7 @@ t.test('task events read a "" time as null, as every /v1/tasks route; ids may re
 })
 
 t.test('heartbeat comments keep an idle stream alive', async (t) => {
-  const h = await harness(t, { watch: { heartbeatMs: 100 } })
+  const h = await liveGateway(t, { watch: { heartbeatMs: 100 } })
   const id = h.started.sim.createTask(h.started.key, { prompt: 'idle' })
   const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${id}`)
   await waitFor(() => sse.frames.filter((f) => f.comment === 'ping').length >= 2, 'two pings', 2000)
@@ -112,7 +64,7 @@ t.test('heartbeat comments keep an idle stream alive', async (t) => {
 })
 
 t.test('reconnect with Last-Event-ID resumes without duplicates', async (t) => {
-  const h = await harness(t)
+  const h = await liveGateway(t)
   const moving = h.started.sim.createTask(h.started.key, { prompt: 'moving' })
   const still = h.started.sim.seedIds.modal // MODAL never changes and is not final
   const final = h.started.sim.seedIds.failure
@@ -151,7 +103,7 @@ t.test('reconnect with Last-Event-ID resumes without duplicates', async (t) => {
 })
 
 t.test('EventSource reconnects on its own after a dropped connection and gets no duplicates', async (t) => {
-  const h = await harness(t)
+  const h = await liveGateway(t)
   const id = h.started.sim.createTask(h.started.key, { prompt: 'dropped' })
   const sent: Array<string | null> = []
   const es = new EventSource(`${h.base}/v1/tasks/stream?ids=${id}`, {
@@ -179,7 +131,7 @@ t.test('EventSource reconnects on its own after a dropped connection and gets no
 })
 
 t.test('refusals are JSON errors before the stream opens', async (t) => {
-  const h = await harness(t, { watch: { maxIdsPerConnection: 2, maxConnectionsPerClient: 1 } })
+  const h = await liveGateway(t, { watch: { maxIdsPerConnection: 2, maxConnectionsPerClient: 1 } })
   const cases: Array<[string, number, string]> = [
     ['/v1/tasks/stream', 400, 'GW_ERR_BAD_REQUEST'],
     ['/v1/tasks/stream?ids=', 400, 'GW_ERR_BAD_REQUEST'],
@@ -199,7 +151,7 @@ t.test('refusals are JSON errors before the stream opens', async (t) => {
 })
 
 t.test('pass-through streams count against the client address, whatever bearer token each one sends', async (t) => {
-  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined }, watch: { maxConnectionsPerClient: 1 } })
+  const h = await liveGateway(t, { upstream: { auth: 'passthrough', key: undefined }, watch: { maxConnectionsPerClient: 1 } })
   const url = `${h.base}/v1/tasks/stream?ids=${h.started.sim.seedIds.modal}`
   const open = await SseReader.open(url, { authorization: `Bearer ${h.started.key}` })
   t.equal(open.response.status, 200)
@@ -215,7 +167,7 @@ t.test('pass-through streams count against the client address, whatever bearer t
 
 t.test('with GATEWAY_API_KEYS, streams count against the client key', async (t) => {
   const keys = ['client-key-one-0123456789', 'client-key-two-0123456789']
-  const h = await harness(t, { security: { apiKeys: keys.join(',') }, watch: { maxConnectionsPerClient: 1 } })
+  const h = await liveGateway(t, { security: { apiKeys: keys.join(',') }, watch: { maxConnectionsPerClient: 1 } })
   const url = `${h.base}/v1/tasks/stream?ids=${h.started.sim.seedIds.modal}`
   const one = await SseReader.open(url, { 'x-api-key': keys[0]! })
   const two = await SseReader.open(url, { 'x-api-key': keys[1]! })
@@ -230,7 +182,7 @@ t.test('with GATEWAY_API_KEYS, streams count against the client key', async (t) 
 })
 
 t.test('a pass-through key upstream rejects ends the stream with a final error per id, not endless retries', async (t) => {
-  const h = await harness(t, { upstream: { auth: 'passthrough', key: undefined } })
+  const h = await liveGateway(t, { upstream: { auth: 'passthrough', key: undefined } })
   const ids = [h.started.sim.seedIds.modal, h.started.sim.seedIds.success]
   const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${ids.join(',')}`, { authorization: 'Bearer not-a-cometapi-key' })
   t.equal(sse.response.status, 200)
@@ -294,7 +246,7 @@ t.test('a pass-through key revoked while its task is cached ends the stream with
 })
 
 t.test('closing the gateway ends open streams instead of waiting for them', async (t) => {
-  const h = await harness(t)
+  const h = await liveGateway(t)
   const sse = await SseReader.open(`${h.base}/v1/tasks/stream?ids=${h.started.sim.seedIds.modal}`)
   await waitFor(() => sse.tasks.length === 1, 'the state')
   const started = Date.now()
@@ -305,7 +257,7 @@ t.test('closing the gateway ends open streams instead of waiting for them', asyn
 })
 
 t.test('leak: 1000 clients connect and disconnect mid-stream, the watch set returns to empty', async (t) => {
-  const h = await harness(t, { watch: { maxConnectionsPerClient: 1000 } })
+  const h = await liveGateway(t, { watch: { maxConnectionsPerClient: 1000 } })
   const ids = Array.from({ length: 20 }, (_, i) => h.started.sim.createTask(h.started.key, { prompt: `leak ${i}` }))
   let peak = 0
   for (let round = 0; round < 10; round++) {
